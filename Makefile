@@ -1,0 +1,36 @@
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: build test bench demo deps fmt vet clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/orch ./cmd/orch
+
+# test runs vet, the whole suite, and the race detector on the concurrent core.
+test: build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# deps installs the system packages the tests and the demo use, when missing.
+deps:
+	@need=""; \
+	command -v haproxy >/dev/null 2>&1 || need="$$need haproxy"; \
+	[ -x /usr/lib/nagios/plugins/check_load ] || need="$$need monitoring-plugins-basic"; \
+	command -v git >/dev/null 2>&1 || need="$$need git"; \
+	if [ -n "$$need" ]; then \
+		echo "installing:$$need"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$need; \
+	fi
+
+demo: deps build
+	./bin/orch demo
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

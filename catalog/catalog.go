@@ -1,0 +1,75 @@
+package catalog
+
+import (
+	"time"
+
+	"github.com/orch-fleet/orch/rpc"
+)
+
+// Catalog is a compiled playbook: resource instances with their evaluated
+// arguments, the node sets they use, and the dependencies between them. It is
+// plain data; the engine walks it without knowing HCL.
+type Catalog struct {
+	// Lock, when set, names the run lock the playbook asked for.
+	Lock string `json:"lock,omitempty"`
+	// NodeSets are keyed by address ("nodes.web", "module.lb.nodes.lb").
+	NodeSets map[string]*NodeSet `json:"node_sets"`
+	// Resources are the resource instances in a deterministic topological
+	// order (dependencies first, ties broken by address).
+	Resources []*Resource `json:"resources"`
+}
+
+// NodeSet is a set of nodes chosen by discovery at apply time.
+type NodeSet struct {
+	Addr   string     `json:"addr"`
+	Filter rpc.Filter `json:"filter"`
+	Min    int        `json:"min,omitempty"` // fewer nodes than this fails the node set
+	Max    int        `json:"max,omitempty"` // more nodes than this fails the node set; 0 = no limit
+	Pos    string     `json:"pos"`           // file:line:col of the block
+}
+
+// Resolved maps node set addresses to the identities discovery found.
+type Resolved map[string][]string
+
+// Resource is one resource instance.
+type Resource struct {
+	Addr        string   `json:"addr"` // e.g. module.lb["bravo"].haproxy_disable.web, appmgr_deploy.app["billing"]
+	Type        string   `json:"type"`
+	Module      string   `json:"module,omitempty"` // address of the module instance holding it, "" at the root
+	Description string   `json:"description,omitempty"`
+	Pos         string   `json:"pos"`        // file:line:col of the block
+	DependsOn   []string `json:"depends_on"` // addresses of the instances it directly depends on, sorted
+	NodeSets    []string `json:"node_sets"`  // addresses of the node sets Targets and Args need, sorted
+
+	BatchSize  int           `json:"batch_size,omitempty"`
+	BatchSleep time.Duration `json:"batch_sleep,omitempty"`
+	Timeout    time.Duration `json:"timeout,omitempty"` // per call; 0 = engine default
+	Retry      Retry         `json:"retry"`
+	AnyOne     bool          `json:"any_one,omitempty"`
+	FailOK     bool          `json:"fail_ok,omitempty"`
+
+	// Static holds the arguments known at compile time (all of them when
+	// NodeSets is empty); values that depend on discovery are absent. For
+	// display and serialisation only.
+	Static map[string]any `json:"args"`
+
+	// Targets returns the identities the resource applies to, given the
+	// resolved node sets. Nil means: every node serving the type's agent.
+	Targets func(Resolved) ([]string, error) `json:"-"`
+	// Args evaluates the type's arguments given the resolved node sets.
+	Args func(Resolved) (map[string]any, error) `json:"-"`
+	// Expect, when set, judges each ok reply (the playbook's expect
+	// expression); a non-nil error fails that node with its message.
+	Expect func(reply *rpc.Reply) error `json:"-"`
+}
+
+// Retry says how a failing resource is retried on the nodes still failing.
+// Zero values mean: no retry.
+type Retry struct {
+	Attempts int           `json:"attempts,omitempty"` // total attempts including the first; 0 = bounded by Timeout only
+	Interval time.Duration `json:"interval,omitempty"`
+	Timeout  time.Duration `json:"timeout,omitempty"` // give up retrying after this long since the first attempt
+}
+
+// Enabled reports whether any retry was asked for.
+func (r Retry) Enabled() bool { return r.Attempts > 1 || r.Timeout > 0 }

@@ -1,0 +1,97 @@
+// Command orch is the single binary of orch: the client commands that
+// compile and apply playbooks and call agents, the node daemon (orch agent)
+// and the embedded broker (orch broker). It parses flags and calls packages;
+// the logic lives in those packages.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// Exit codes shared by every command.
+const (
+	exitOK      = 0 // everything applied / answered
+	exitFailed  = 1 // something failed on the fleet
+	exitInvalid = 2 // bad playbook or command line; nothing was changed
+)
+
+// env is what a command may touch of the outside world, so that tests can run
+// commands in-process.
+type env struct {
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	// signals delivers SIGINT/SIGTERM/SIGHUP to long-running commands.
+	signals <-chan os.Signal
+}
+
+// command is one subcommand of orch.
+type command struct {
+	summary string
+	run     func(ctx context.Context, e *env, args []string) int
+}
+
+// commands returns the table of subcommands. Each lives in its own file.
+func commands() map[string]command {
+	return map[string]command{
+		"version": {"print the version", runVersion},
+		// commands are added here, one line each, by the files that define them
+	}
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func runVersion(_ context.Context, e *env, _ []string) int {
+	fmt.Fprintf(e.stdout, "orch %s\n", version)
+	return exitOK
+}
+
+func main() {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, signals: sigs}
+	os.Exit(run(context.Background(), e, os.Args[1:]))
+}
+
+// run dispatches args to a subcommand and returns the exit code.
+func run(ctx context.Context, e *env, args []string) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(e.stderr, cmds)
+		if len(args) == 0 {
+			return exitInvalid
+		}
+		return exitOK
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		return runVersion(ctx, e, nil)
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(e.stderr, "orch: unknown command %q\n\n", args[0])
+		usage(e.stderr, cmds)
+		return exitInvalid
+	}
+	return c.run(ctx, e, args[1:])
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "Usage: orch COMMAND [ARGS...]")
+	fmt.Fprintln(w, "\nCommands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'orch COMMAND -h' for a command's flags. Documentation: docs/cli.md")
+}
