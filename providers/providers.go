@@ -1,0 +1,39 @@
+// Package providers holds what node-side providers share. Each provider is a
+// package below this one (rpcutil, haproxy, appmgr, nrpe, angelia) that makes
+// resources true on a node and declares its actions' schema; the node daemon
+// hosts them.
+package providers
+
+import (
+	"log/slog"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/nats-io/nats.go"
+
+	"github.com/orch-fleet/orch/rpc"
+)
+
+// Env is what a provider may use of the node hosting it.
+type Env struct {
+	Identity string
+	// Conn is the node's broker connection, for providers that keep state
+	// in NATS (angelia's delivery de-duplication). May be nil in tests.
+	Conn *nats.Conn
+	// Collective is the node's subject prefix; buckets a provider creates are
+	// named after it.
+	Collective string
+	// DataDir is a directory the provider may keep state in.
+	DataDir string
+	// Info returns the node's current identity, facts, classes and agents.
+	Info   func() rpc.NodeInfo
+	Logger *slog.Logger
+}
+
+// Spec describes a provider to the node daemon.
+type Spec struct {
+	Name string
+	// New decodes the provider's `provider "NAME" { ... }` block from the node
+	// config and builds the handler. Errors are HCL diagnostics naming the
+	// config file position.
+	New func(body hcl.Body, env Env) (rpc.Handler, hcl.Diagnostics)
+}
