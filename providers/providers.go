@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/nats-io/nats.go"
 
+	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/rpc"
 )
 
@@ -32,6 +33,9 @@ type Env struct {
 // Spec describes a provider to the node daemon.
 type Spec struct {
 	Name string
+	// Schema returns the provider's action schema without any node config,
+	// for clients (orch rpc --describe, input validation before sending).
+	Schema func() *ddl.Agent
 	// New decodes the provider's `provider "NAME" { ... }` block from the node
 	// config and builds the handler. Errors are HCL diagnostics naming the
 	// config file position.

@@ -1,0 +1,25 @@
+// Package builtin lists the providers compiled into orch. The node daemon
+// hosts those its config enables; clients use their schemas to validate input
+// and to describe agents.
+package builtin
+
+import (
+	"github.com/orch-fleet/orch/providers"
+)
+
+// Specs returns every built-in provider, sorted by name.
+func Specs() []providers.Spec {
+	return []providers.Spec{
+		// one line per provider package, e.g. rpcutil.Spec(),
+	}
+}
+
+// Lookup returns the built-in provider named name.
+func Lookup(name string) (providers.Spec, bool) {
+	for _, s := range Specs() {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return providers.Spec{}, false
+}
