@@ -1,0 +1,396 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/orch-fleet/orch/ddl"
+)
+
+// Defaults of the client.
+const (
+	DefaultCallTimeout      = 10 * time.Second
+	DefaultDiscoveryTimeout = 2 * time.Second
+	DefaultDiscoveryQuiet   = 100 * time.Millisecond
+	// requestTTLMargin is added to the call timeout to form the request's
+	// validity: long enough for the node to start the work, short enough that
+	// a captured request is soon useless.
+	requestTTLMargin = 30 * time.Second
+	// identitiesInFilter is the largest batch whose target identities travel
+	// in the signed filter, so that a captured direct request cannot be
+	// redirected to another node.
+	identitiesInFilter = 64
+)
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	Collective string // subject prefix; "" = DefaultCollective
+	Name       string // sender name for audit logs, e.g. user@host
+}
+
+// Client calls actions on nodes. It is safe for concurrent use.
+type Client struct {
+	nc      *nats.Conn
+	key     nkeys.KeyPair
+	o       ClientOptions
+	schemas func(agent string) *ddl.Agent
+}
+
+// NewClient returns a client signing its requests with key.
+func NewClient(nc *nats.Conn, key nkeys.KeyPair, o ClientOptions) *Client {
+	if o.Collective == "" {
+		o.Collective = DefaultCollective
+	}
+	return &Client{nc: nc, key: key, o: o}
+}
+
+// Conn returns the client's NATS connection.
+func (c *Client) Conn() *nats.Conn { return c.nc }
+
+// Collective returns the client's subject prefix.
+func (c *Client) Collective() string { return c.o.Collective }
+
+// SetSchemas makes the client validate inputs before sending, with the
+// schema lookup returns for an agent (nil: unknown agent, not validated).
+func (c *Client) SetSchemas(lookup func(agent string) *ddl.Agent) { c.schemas = lookup }
+
+// newRequest builds and signs a request.
+func (c *Client) newRequest(agent, action string, data json.RawMessage, f *Filter, noop bool, timeout time.Duration) (*Request, []byte, error) {
+	req := &Request{
+		Version: ProtocolVersion, ID: NewRequestID(), SenderName: c.o.Name, Collective: c.o.Collective,
+		Agent: agent, Action: action, Data: data, Filter: f, NoOp: noop,
+		Time: time.Now().UTC(), TTL: timeout + requestTTLMargin,
+	}
+	if err := Sign(req, c.key); err != nil {
+		return nil, nil, err
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding request: %w", err)
+	}
+	return req, b, nil
+}
+
+// encodeInput validates input against the agent's schema when known, and
+// encodes it.
+func (c *Client) encodeInput(agent, action string, input map[string]any) (json.RawMessage, error) {
+	if c.schemas != nil {
+		if s := c.schemas(agent); s != nil {
+			a, ok := s.Action(action)
+			if !ok {
+				return nil, &StatusError{Status: StatusUnknownAction, Message: fmt.Sprintf("agent %s has no action %q (it has: %s)", agent, action, strings.Join(s.ActionNames(), ", "))}
+			}
+			if _, err := a.Validate(input); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if input == nil {
+		input = map[string]any{}
+	}
+	b, err := json.Marshal(input)
+	if err != nil {
+		return nil, fmt.Errorf("encoding input of %s.%s: %w", agent, action, err)
+	}
+	return b, nil
+}
+
+// Call sends the action to every target node directly, in batches when
+// r.BatchSize is set, and collects the replies. It returns when every
+// target of the last batch answered or its timeout passed; nodes that did
+// not answer are listed in Missing. An error means the call could not be
+// made at all (bad input, connection closed, ctx done before any batch).
+func (c *Client) Call(ctx context.Context, r CallRequest) (*CallResult, error) {
+	start := time.Now()
+	data, err := c.encodeInput(r.Agent, r.Action, r.Input)
+	if err != nil {
+		return nil, err
+	}
+	if r.Timeout <= 0 {
+		r.Timeout = DefaultCallTimeout
+	}
+	size := r.BatchSize
+	if size <= 0 || size > len(r.Targets) {
+		size = len(r.Targets)
+	}
+	res := &CallResult{}
+	for i := 0; i < len(r.Targets); i += size {
+		if i > 0 && r.BatchSleep > 0 {
+			select {
+			case <-time.After(r.BatchSleep):
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil {
+			// Nothing of the remaining batches was sent: say so by name.
+			res.Missing = append(res.Missing, r.Targets[i:]...)
+			break
+		}
+		end := min(i+size, len(r.Targets))
+		replies, missing, err := c.callBatch(ctx, r, data, r.Targets[i:end])
+		if err != nil {
+			return nil, err
+		}
+		res.Replies = append(res.Replies, replies...)
+		res.Missing = append(res.Missing, missing...)
+	}
+	sort.Strings(res.Missing)
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// callBatch publishes one signed request to each target's direct subject,
+// all onto one reply inbox (a reply subject per target index, so that a "no
+// responders" status names its node), and collects until every target
+// answered, the timeout passed or ctx is done.
+func (c *Client) callBatch(ctx context.Context, r CallRequest, data json.RawMessage, targets []string) ([]*Reply, []string, error) {
+	var f *Filter
+	if len(targets) <= identitiesInFilter {
+		f = &Filter{Identities: targets}
+	}
+	_, b, err := c.newRequest(r.Agent, r.Action, data, f, r.NoOp, r.Timeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	inbox := c.nc.NewRespInbox()
+	ch := make(chan *nats.Msg, len(targets)+8)
+	sub, err := c.nc.ChanSubscribe(inbox+".*", ch)
+	if err != nil {
+		return nil, nil, fmt.Errorf("subscribing to reply inbox: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	for i, t := range targets {
+		msg := &nats.Msg{Subject: DirectSubject(c.o.Collective, t), Reply: inbox + "." + strconv.Itoa(i), Data: b}
+		if err := c.nc.PublishMsg(msg); err != nil {
+			return nil, nil, fmt.Errorf("sending %s.%s to %s: %w", r.Agent, r.Action, t, err)
+		}
+	}
+	pending := make(map[int]bool, len(targets))
+	for i := range targets {
+		pending[i] = true
+	}
+	var replies []*Reply
+	timer := time.NewTimer(r.Timeout)
+	defer timer.Stop()
+	for len(pending) > 0 {
+		select {
+		case m := <-ch:
+			i, err := strconv.Atoi(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:])
+			if err != nil || !pending[i] {
+				continue
+			}
+			if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+				// No responders: the node is not connected. It stays missing,
+				// but there is no point waiting for it.
+				delete(pending, i)
+				continue
+			}
+			var rep Reply
+			if err := json.Unmarshal(m.Data, &rep); err != nil {
+				rep = Reply{Identity: targets[i], Status: StatusInternalError, Message: fmt.Sprintf("malformed reply: %v", err)}
+			}
+			if rep.Identity != targets[i] {
+				rep.Message = strings.TrimSpace(fmt.Sprintf("%s (answered as %q)", rep.Message, rep.Identity))
+				rep.Identity = targets[i]
+			}
+			delete(pending, i)
+			replies = append(replies, &rep)
+			if r.OnReply != nil {
+				r.OnReply(&rep)
+			}
+			if len(pending) == 0 {
+				return replies, nil, nil
+			}
+		case <-timer.C:
+			return replies, missingOf(targets, pending, replies), nil
+		case <-ctx.Done():
+			return replies, missingOf(targets, pending, replies), nil
+		}
+	}
+	return replies, missingOf(targets, pending, replies), nil
+}
+
+// missingOf returns the targets without a reply.
+func missingOf(targets []string, _ map[int]bool, replies []*Reply) []string {
+	got := make(map[string]bool, len(replies))
+	for _, r := range replies {
+		got[r.Identity] = true
+	}
+	var missing []string
+	for _, t := range targets {
+		if !got[t] {
+			missing = append(missing, t)
+		}
+	}
+	return missing
+}
+
+// CallAnyOne asks exactly one node to perform the action. With Targets, they
+// are tried in order: when a node fails or is silent for r.Timeout, the next
+// is tried, until one answers OK or all were tried. Without Targets the
+// request goes to the agent's queue group, where NATS picks one node. The
+// result holds every reply received; it succeeded when one of them is OK.
+func (c *Client) CallAnyOne(ctx context.Context, r CallRequest) (*CallResult, error) {
+	start := time.Now()
+	data, err := c.encodeInput(r.Agent, r.Action, r.Input)
+	if err != nil {
+		return nil, err
+	}
+	if r.Timeout <= 0 {
+		r.Timeout = DefaultCallTimeout
+	}
+	res := &CallResult{}
+	if len(r.Targets) == 0 {
+		rep, err := c.requestOne(ctx, AnyOneSubject(c.o.Collective, r.Agent), r, data)
+		if err != nil {
+			return nil, err
+		}
+		if rep != nil {
+			res.Replies = append(res.Replies, rep)
+			if r.OnReply != nil {
+				r.OnReply(rep)
+			}
+		}
+		res.Elapsed = time.Since(start)
+		return res, nil
+	}
+	for _, t := range r.Targets {
+		if ctx.Err() != nil {
+			break
+		}
+		one := r
+		one.Targets, one.BatchSize = []string{t}, 0
+		replies, missing, err := c.callBatch(ctx, one, data, []string{t})
+		if err != nil {
+			return nil, err
+		}
+		res.Replies = append(res.Replies, replies...)
+		res.Missing = append(res.Missing, missing...)
+		if len(replies) == 1 && replies[0].OK() {
+			break
+		}
+	}
+	sort.Strings(res.Missing)
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// requestOne sends one request on subject and waits for the first reply. A
+// nil reply without error means nobody answered.
+func (c *Client) requestOne(ctx context.Context, subject string, r CallRequest, data json.RawMessage) (*Reply, error) {
+	_, b, err := c.newRequest(r.Agent, r.Action, data, nil, r.NoOp, r.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
+	defer cancel()
+	m, err := c.nc.RequestWithContext(ctx, subject, b)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, nats.ErrTimeout) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("requesting %s: %w", subject, err)
+	}
+	var rep Reply
+	if err := json.Unmarshal(m.Data, &rep); err != nil {
+		return nil, fmt.Errorf("malformed reply on %s: %w", subject, err)
+	}
+	return &rep, nil
+}
+
+// Discover returns the nodes f selects, sorted by identity.
+func (c *Client) Discover(ctx context.Context, f Filter, o DiscoverOptions) ([]NodeInfo, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	var nodes []NodeInfo
+	var err error
+	switch o.Method {
+	case DiscoverRegistry:
+		nodes, err = c.discoverRegistry(ctx, f, true)
+	case DiscoverBroadcast:
+		nodes, err = c.discoverBroadcast(ctx, f, o)
+	case DiscoverAuto:
+		nodes, err = c.discoverRegistry(ctx, f, false)
+		if errors.Is(err, errNoRegistry) {
+			nodes, err = c.discoverBroadcast(ctx, f, o)
+		}
+	default:
+		return nil, fmt.Errorf("unknown discovery method %q (want registry or broadcast)", o.Method)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Identity < nodes[j].Identity })
+	return nodes, nil
+}
+
+// discoverBroadcast asks every node; those the filter selects answer with
+// their NodeInfo. Collection ends when no new reply came for the quiet window,
+// or at the timeout.
+func (c *Client) discoverBroadcast(ctx context.Context, f Filter, o DiscoverOptions) ([]NodeInfo, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultDiscoveryTimeout
+	}
+	if o.Quiet <= 0 {
+		o.Quiet = DefaultDiscoveryQuiet
+	}
+	fp := &f
+	if f.Empty() {
+		fp = nil
+	}
+	_, b, err := c.newRequest(DiscoveryAgent, "discover", nil, fp, false, o.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	inbox := c.nc.NewRespInbox()
+	ch := make(chan *nats.Msg, 256)
+	sub, err := c.nc.ChanSubscribe(inbox, ch)
+	if err != nil {
+		return nil, fmt.Errorf("subscribing to discovery inbox: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := c.nc.PublishMsg(&nats.Msg{Subject: DiscoverSubject(c.o.Collective), Reply: inbox, Data: b}); err != nil {
+		return nil, fmt.Errorf("sending discovery request: %w", err)
+	}
+	deadline := time.NewTimer(o.Timeout)
+	defer deadline.Stop()
+	quiet := time.NewTimer(o.Quiet)
+	defer quiet.Stop()
+	seen := map[string]bool{}
+	var nodes []NodeInfo
+	for {
+		select {
+		case m := <-ch:
+			if len(m.Data) == 0 {
+				continue // no-responders status: nobody listens
+			}
+			var rep Reply
+			if err := json.Unmarshal(m.Data, &rep); err != nil || !rep.OK() {
+				continue
+			}
+			var info NodeInfo
+			if err := json.Unmarshal(rep.Data, &info); err != nil || seen[info.Identity] {
+				continue
+			}
+			seen[info.Identity] = true
+			nodes = append(nodes, info)
+			quiet.Reset(o.Quiet)
+		case <-quiet.C:
+			return nodes, nil
+		case <-deadline.C:
+			return nodes, nil
+		case <-ctx.Done():
+			return nil, fmt.Errorf("discovering nodes: %w", ctx.Err())
+		}
+	}
+}

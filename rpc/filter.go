@@ -1,0 +1,266 @@
+package rpc
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// factOps are the comparison operators of a fact filter, longest first so
+// that parsing finds ">=" before ">".
+var factOps = []string{"==", "!=", "=~", ">=", "<=", ">", "<", "="}
+
+// ParseFactFilter parses cluster=bravo, cluster==bravo, cluster!=bravo,
+// cluster=/al/ (regular expression), cluster=~al, cpus>=4, cpus<8 ...
+func ParseFactFilter(s string) (FactFilter, error) {
+	best := -1
+	var op string
+	for _, o := range factOps {
+		if i := strings.Index(s, o); i > 0 && (best == -1 || i < best || (i == best && len(o) > len(op))) {
+			best, op = i, o
+		}
+	}
+	if best <= 0 {
+		return FactFilter{}, fmt.Errorf("fact filter %q: want FACT=VALUE, FACT=/REGEX/, FACT!=VALUE or FACT>=NUMBER", s)
+	}
+	f := FactFilter{Fact: strings.TrimSpace(s[:best]), Op: op, Value: strings.TrimSpace(s[best+len(op):])}
+	if f.Op == "=" {
+		f.Op = "=="
+	}
+	if f.Op == "==" && len(f.Value) >= 2 && strings.HasPrefix(f.Value, "/") && strings.HasSuffix(f.Value, "/") {
+		f.Op, f.Value = "=~", f.Value[1:len(f.Value)-1]
+	}
+	if err := f.Validate(); err != nil {
+		return FactFilter{}, err
+	}
+	return f, nil
+}
+
+// Validate checks the operator and, for regular expressions and numeric
+// comparisons, the value.
+func (f FactFilter) Validate() error {
+	if f.Fact == "" {
+		return fmt.Errorf("fact filter has no fact name")
+	}
+	switch f.Op {
+	case "==", "!=":
+	case "=~":
+		if _, err := regexp.Compile(f.Value); err != nil {
+			return fmt.Errorf("fact filter %s: bad regular expression: %w", f.Fact, err)
+		}
+	case "<", "<=", ">", ">=":
+		if _, err := strconv.ParseFloat(f.Value, 64); err != nil {
+			return fmt.Errorf("fact filter %s%s%s: %q is not a number", f.Fact, f.Op, f.Value, f.Value)
+		}
+	default:
+		return fmt.Errorf("fact filter %s: unknown operator %q", f.Fact, f.Op)
+	}
+	return nil
+}
+
+// String renders the filter as it is written on the command line.
+func (f FactFilter) String() string {
+	if f.Op == "=~" {
+		return f.Fact + "=/" + f.Value + "/"
+	}
+	return f.Fact + f.Op + f.Value
+}
+
+// Empty reports whether the filter selects every node.
+func (f *Filter) Empty() bool {
+	return f == nil || len(f.Facts) == 0 && len(f.Classes) == 0 && len(f.Agents) == 0 && len(f.Identities) == 0
+}
+
+// String renders the filter for messages, e.g. "fact cluster==bravo, agent haproxy".
+func (f *Filter) String() string {
+	if f.Empty() {
+		return "all nodes"
+	}
+	var parts []string
+	for _, ff := range f.Facts {
+		parts = append(parts, "fact "+ff.String())
+	}
+	for _, c := range f.Classes {
+		parts = append(parts, "class "+c)
+	}
+	for _, a := range f.Agents {
+		parts = append(parts, "agent "+a)
+	}
+	if len(f.Identities) > 0 {
+		ids := f.Identities
+		if len(ids) > 5 {
+			ids = append(append([]string{}, ids[:5]...), fmt.Sprintf("... (%d)", len(f.Identities)))
+		}
+		parts = append(parts, "identity "+strings.Join(ids, "|"))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Validate checks every fact filter and every /regex/ entry.
+func (f *Filter) Validate() error {
+	if f == nil {
+		return nil
+	}
+	for _, ff := range f.Facts {
+		if err := ff.Validate(); err != nil {
+			return err
+		}
+	}
+	for _, list := range [][]string{f.Classes, f.Agents, f.Identities} {
+		for _, p := range list {
+			if isRegex(p) {
+				if _, err := regexp.Compile(p[1 : len(p)-1]); err != nil {
+					return fmt.Errorf("filter %s: bad regular expression: %w", p, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Match reports whether the node described by info is selected by f. A nil
+// or empty filter matches every node.
+func (f *Filter) Match(info *NodeInfo) bool {
+	if f == nil {
+		return true
+	}
+	for _, ff := range f.Facts {
+		if !ff.match(info.Facts) {
+			return false
+		}
+	}
+	for _, c := range f.Classes {
+		if !anyMatch(c, info.Classes) {
+			return false
+		}
+	}
+	for _, a := range f.Agents {
+		names := make([]string, 0, len(info.Agents))
+		for n := range info.Agents {
+			names = append(names, n)
+		}
+		if !anyMatch(a, names) {
+			return false
+		}
+	}
+	if len(f.Identities) > 0 {
+		ok := false
+		for _, id := range f.Identities {
+			if patternMatch(id, info.Identity) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (ff FactFilter) match(facts map[string]any) bool {
+	v, ok := lookupFact(facts, ff.Fact)
+	if !ok {
+		return ff.Op == "!="
+	}
+	s := factString(v)
+	switch ff.Op {
+	case "==":
+		return s == ff.Value
+	case "!=":
+		return s != ff.Value
+	case "=~":
+		re, err := compileRegexp(ff.Value)
+		return err == nil && re.MatchString(s)
+	}
+	have, err1 := strconv.ParseFloat(s, 64)
+	want, err2 := strconv.ParseFloat(ff.Value, 64)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	switch ff.Op {
+	case "<":
+		return have < want
+	case "<=":
+		return have <= want
+	case ">":
+		return have > want
+	case ">=":
+		return have >= want
+	}
+	return false
+}
+
+// lookupFact finds a fact by name; dotted names reach into nested maps
+// (os.family).
+func lookupFact(facts map[string]any, name string) (any, bool) {
+	if v, ok := facts[name]; ok {
+		return v, true
+	}
+	var cur any = facts
+	for _, part := range strings.Split(name, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[part]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// factString renders a fact value for comparison.
+func factString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case bool:
+		return strconv.FormatBool(x)
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// FactString renders a fact value as filters and `orch facts` see it.
+func FactString(v any) string { return factString(v) }
+
+func isRegex(p string) bool { return len(p) >= 2 && p[0] == '/' && p[len(p)-1] == '/' }
+
+func patternMatch(pattern, s string) bool {
+	if isRegex(pattern) {
+		re, err := compileRegexp(pattern[1 : len(pattern)-1])
+		return err == nil && re.MatchString(s)
+	}
+	return pattern == s
+}
+
+func anyMatch(pattern string, values []string) bool {
+	for _, v := range values {
+		if patternMatch(pattern, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func compileRegexp(expr string) (*regexp.Regexp, error) { return regexp.Compile(expr) }
+
+// sortedKeys returns the keys of m, sorted.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,441 @@
+package rpc_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/internal/natstest"
+	"github.com/orch-fleet/orch/rpc"
+)
+
+// echo is a test provider: echo.say(text, times) returns the text repeated.
+type echo struct{ identity string }
+
+func (echo) Schema() *ddl.Agent {
+	return &ddl.Agent{Name: "echo", Version: "1", Actions: []*ddl.Action{{
+		Name: "say",
+		Inputs: []ddl.Input{
+			{Name: "text", Type: ddl.String, Required: true, MaxLength: 20},
+			{Name: "times", Type: ddl.Integer, Default: int64(1), Min: ptr(1.0), Max: ptr(5.0)},
+			{Name: "fail", Type: ddl.Boolean},
+		},
+	}}}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (e echo) Handle(_ context.Context, c *rpc.Call) (*rpc.Result, error) {
+	if c.Input["fail"] == true {
+		return nil, fmt.Errorf("asked to fail on %s", e.identity)
+	}
+	out := ""
+	for range c.Input["times"].(int64) {
+		out += c.Input["text"].(string)
+	}
+	return &rpc.Result{Data: map[string]any{"out": out, "node": e.identity}}, nil
+}
+
+type testNode struct {
+	srv   *rpc.Server
+	nc    *nats.Conn
+	mu    sync.Mutex
+	audit []rpc.AuditEntry
+}
+
+func (n *testNode) entries() []rpc.AuditEntry {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]rpc.AuditEntry(nil), n.audit...)
+}
+
+// startNode starts an in-process node serving echo with the given facts.
+func startNode(t testing.TB, s *server.Server, id string, facts map[string]any, classes []string, authorize func(*rpc.Request) error) *testNode {
+	t.Helper()
+	nc, err := nats.Connect(natstest.URL(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &testNode{nc: nc}
+	info := rpc.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, Facts: facts, Classes: classes, Agents: map[string]string{"echo": "1"}}
+	srv, err := rpc.NewServer(nc, rpc.ServerOptions{
+		Identity: id, Info: func() rpc.NodeInfo { return info },
+		Handlers:  map[string]rpc.Handler{"echo": echo{id}},
+		Authorize: authorize,
+		Audit: func(a rpc.AuditEntry) {
+			n.mu.Lock()
+			n.audit = append(n.audit, a)
+			n.mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := rpc.Register(context.Background(), nc, info, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	n.srv = srv
+	t.Cleanup(func() { n.stop() })
+	return n
+}
+
+func (n *testNode) stop() {
+	_ = n.srv.Shutdown(context.Background())
+	n.nc.Close()
+}
+
+func newClient(t testing.TB, s *server.Server) (*rpc.Client, nkeys.KeyPair) {
+	t.Helper()
+	nc, err := nats.Connect(natstest.URL(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rpc.NewClient(nc, kp, rpc.ClientOptions{Name: "tester"}), kp
+}
+
+// fleet starts web1..web4 (cluster alfa for 1-2, bravo for 3-4) and lb1.
+func fleet(t *testing.T) (*server.Server, map[string]*testNode) {
+	s := natstest.Start(t)
+	nodes := map[string]*testNode{}
+	for i := 1; i <= 4; i++ {
+		cluster := "alfa"
+		if i > 2 {
+			cluster = "bravo"
+		}
+		id := fmt.Sprintf("web%d", i)
+		nodes[id] = startNode(t, s, id, map[string]any{"cluster": cluster, "cpus": float64(i * 2)}, []string{"web"}, nil)
+	}
+	nodes["lb1"] = startNode(t, s, "lb1", map[string]any{"cluster": "edge", "cpus": float64(16)}, []string{"lb", "haproxy"}, nil)
+	return s, nodes
+}
+
+func ids(nodes []rpc.NodeInfo) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, n.Identity)
+	}
+	return out
+}
+
+func TestDiscoverFilters(t *testing.T) {
+	s, _ := fleet(t)
+	c, _ := newClient(t, s)
+	ff := func(s string) rpc.FactFilter {
+		f, err := rpc.ParseFactFilter(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	tests := []struct {
+		name   string
+		filter rpc.Filter
+		want   string
+	}{
+		{"all", rpc.Filter{}, "[lb1 web1 web2 web3 web4]"},
+		{"fact equal", rpc.Filter{Facts: []rpc.FactFilter{ff("cluster=bravo")}}, "[web3 web4]"},
+		{"fact regex", rpc.Filter{Facts: []rpc.FactFilter{ff("cluster=/al/")}}, "[web1 web2]"},
+		{"fact numeric", rpc.Filter{Facts: []rpc.FactFilter{ff("cpus>=6")}}, "[lb1 web3 web4]"},
+		{"fact not equal", rpc.Filter{Facts: []rpc.FactFilter{ff("cluster!=edge")}}, "[web1 web2 web3 web4]"},
+		{"class", rpc.Filter{Classes: []string{"lb"}}, "[lb1]"},
+		{"class regex", rpc.Filter{Classes: []string{"/^hap/"}}, "[lb1]"},
+		{"agent", rpc.Filter{Agents: []string{"echo"}}, "[lb1 web1 web2 web3 web4]"},
+		{"agent missing", rpc.Filter{Agents: []string{"haproxy"}}, "[]"},
+		{"identity exact", rpc.Filter{Identities: []string{"web2", "lb1"}}, "[lb1 web2]"},
+		{"identity regex", rpc.Filter{Identities: []string{"/^web[13]$/"}}, "[web1 web3]"},
+		{"combined", rpc.Filter{Facts: []rpc.FactFilter{ff("cluster=bravo"), ff("cpus<8")}, Classes: []string{"web"}}, "[web3]"},
+	}
+	for _, method := range []string{rpc.DiscoverRegistry, rpc.DiscoverBroadcast} {
+		for _, tt := range tests {
+			t.Run(method+"/"+tt.name, func(t *testing.T) {
+				nodes, err := c.Discover(context.Background(), tt.filter, rpc.DiscoverOptions{Method: method, Quiet: 50 * time.Millisecond})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := fmt.Sprint(ids(nodes)); got != tt.want {
+					t.Errorf("got %s, want %s", got, tt.want)
+				}
+			})
+		}
+	}
+}
+
+func TestDiscoverAutoFallsBackToBroadcast(t *testing.T) {
+	s := natstest.Start(t)
+	nc, err := nats.Connect(natstest.URL(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	info := rpc.NodeInfo{Identity: "solo", Collective: rpc.DefaultCollective, Agents: map[string]string{"echo": "1"}}
+	srv, _ := rpc.NewServer(nc, rpc.ServerOptions{Identity: "solo", Info: func() rpc.NodeInfo { return info }, Handlers: map[string]rpc.Handler{"echo": echo{"solo"}}})
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := newClient(t, s)
+	if _, err := c.Discover(context.Background(), rpc.Filter{}, rpc.DiscoverOptions{Method: rpc.DiscoverRegistry}); err == nil {
+		t.Fatal("registry discovery without a bucket should fail")
+	}
+	start := time.Now()
+	nodes, err := c.Discover(context.Background(), rpc.Filter{}, rpc.DiscoverOptions{Quiet: 50 * time.Millisecond, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ids(nodes)) != "[solo]" {
+		t.Fatalf("got %v", ids(nodes))
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("broadcast discovery waited for the timeout (%s) instead of the quiet window", d)
+	}
+}
+
+func TestCallAndMissingNode(t *testing.T) {
+	s, nodes := fleet(t)
+	c, _ := newClient(t, s)
+	ctx := context.Background()
+	targets := []string{"web1", "web2", "web3", "web4"}
+	res, err := c.Call(ctx, rpc.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "hi", "times": 2}, Targets: targets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Replies) != 4 || len(res.Missing) != 0 {
+		t.Fatalf("replies %d missing %v", len(res.Replies), res.Missing)
+	}
+	for _, r := range res.Replies {
+		var d struct{ Out, Node string }
+		if err := json.Unmarshal(r.Data, &d); err != nil || !r.OK() || d.Out != "hihi" || d.Node != r.Identity {
+			t.Errorf("reply %+v data %+v err %v", r, d, err)
+		}
+	}
+	nodes["web3"].stop()
+	res, err = c.Call(ctx, rpc.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "x"}, Targets: targets, Timeout: 2 * time.Second, BatchSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Missing) != "[web3]" || len(res.Replies) != 3 {
+		t.Fatalf("missing %v, %d replies", res.Missing, len(res.Replies))
+	}
+}
+
+func TestNodeStatuses(t *testing.T) {
+	s := natstest.Start(t)
+	deny := func(r *rpc.Request) error {
+		if r.SenderName == "mallory" {
+			return rpc.Errorf(rpc.StatusUnauthorised, "caller %s may not call %s.%s", r.SenderName, r.Agent, r.Action)
+		}
+		return nil
+	}
+	node := startNode(t, s, "n1", nil, nil, deny)
+	nc, err := nats.Connect(natstest.URL(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	kp, _ := nkeys.CreateUser()
+	other, _ := nkeys.CreateUser()
+	base := func() *rpc.Request {
+		return &rpc.Request{Version: rpc.ProtocolVersion, ID: rpc.NewRequestID(), SenderName: "alice", Collective: rpc.DefaultCollective,
+			Agent: "echo", Action: "say", Data: json.RawMessage(`{"text":"hi"}`), Time: time.Now().UTC(), TTL: time.Minute}
+	}
+	signed := func(r *rpc.Request) *rpc.Request {
+		if err := rpc.Sign(r, kp); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	replayed := signed(base())
+	tests := []struct {
+		name string
+		req  func() *rpc.Request
+		want rpc.Status
+	}{
+		{"ok", func() *rpc.Request { return signed(base()) }, rpc.StatusOK},
+		{"unsigned", base, rpc.StatusUnauthorised},
+		{"bad signature", func() *rpc.Request {
+			r := signed(base())
+			r.Data = json.RawMessage(`{"text":"tampered"}`)
+			return r
+		}, rpc.StatusUnauthorised},
+		{"signed by another key", func() *rpc.Request {
+			r := signed(base())
+			pub, _ := other.PublicKey()
+			r.SenderKey = pub
+			return r
+		}, rpc.StatusUnauthorised},
+		{"expired", func() *rpc.Request {
+			r := base()
+			r.Time = time.Now().Add(-2 * time.Minute)
+			return signed(r)
+		}, rpc.StatusUnauthorised},
+		{"future dated", func() *rpc.Request {
+			r := base()
+			r.Time = time.Now().Add(time.Hour)
+			return signed(r)
+		}, rpc.StatusUnauthorised},
+		{"first of replay", func() *rpc.Request { return replayed }, rpc.StatusOK},
+		{"replay", func() *rpc.Request { return replayed }, rpc.StatusUnauthorised},
+		{"policy deny", func() *rpc.Request {
+			r := base()
+			r.SenderName = "mallory"
+			return signed(r)
+		}, rpc.StatusUnauthorised},
+		{"unknown agent", func() *rpc.Request {
+			r := base()
+			r.Agent = "nope"
+			return signed(r)
+		}, rpc.StatusUnknownAgent},
+		{"unknown action", func() *rpc.Request {
+			r := base()
+			r.Action = "shout"
+			return signed(r)
+		}, rpc.StatusUnknownAction},
+		{"missing input", func() *rpc.Request {
+			r := base()
+			r.Data = json.RawMessage(`{}`)
+			return signed(r)
+		}, rpc.StatusMissingInput},
+		{"invalid input", func() *rpc.Request {
+			r := base()
+			r.Data = json.RawMessage(`{"text":"hi","times":9}`)
+			return signed(r)
+		}, rpc.StatusInvalidInput},
+		{"too long", func() *rpc.Request {
+			r := base()
+			r.Data = json.RawMessage(`{"text":"123456789012345678901"}`)
+			return signed(r)
+		}, rpc.StatusInvalidInput},
+		{"handler error", func() *rpc.Request {
+			r := base()
+			r.Data = json.RawMessage(`{"text":"hi","fail":true}`)
+			return signed(r)
+		}, rpc.StatusAborted},
+		{"wrong collective", func() *rpc.Request {
+			r := base()
+			r.Collective = "other"
+			return signed(r)
+		}, rpc.StatusInvalidInput},
+		{"not addressed here", func() *rpc.Request {
+			r := base()
+			r.Filter = &rpc.Filter{Identities: []string{"n2"}}
+			return signed(r)
+		}, rpc.StatusUnauthorised},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := tt.req()
+			b, _ := json.Marshal(req)
+			m, err := nc.Request(rpc.DirectSubject(rpc.DefaultCollective, "n1"), b, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rep rpc.Reply
+			if err := json.Unmarshal(m.Data, &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Status != tt.want {
+				t.Fatalf("status %s (%s), want %s", rep.Status, rep.Message, tt.want)
+			}
+			if rep.Status != rpc.StatusOK && rep.Message == "" {
+				t.Error("a rejection must say why")
+			}
+			audit := node.entries()
+			last := audit[len(audit)-1]
+			if last.RequestID != req.ID || last.Status != tt.want {
+				t.Errorf("audit %+v, want request %s status %s", last, req.ID, tt.want)
+			}
+		})
+	}
+}
+
+func TestAnyOneFailover(t *testing.T) {
+	s, nodes := fleet(t)
+	c, _ := newClient(t, s)
+	nodes["web1"].stop()
+	res, err := c.CallAnyOne(context.Background(), rpc.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "a"}, Targets: []string{"web1", "web2", "web3"}, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Replies) != 1 || res.Replies[0].Identity != "web2" || !res.Replies[0].OK() {
+		t.Fatalf("replies %+v", res.Replies)
+	}
+	if fmt.Sprint(res.Missing) != "[web1]" {
+		t.Errorf("missing %v", res.Missing)
+	}
+	// Queue group: one node answers.
+	res, err = c.CallAnyOne(context.Background(), rpc.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Replies) != 1 || !res.Replies[0].OK() {
+		t.Fatalf("queue group replies %+v", res.Replies)
+	}
+}
+
+func TestClientSideValidation(t *testing.T) {
+	s := natstest.Start(t)
+	c, _ := newClient(t, s)
+	c.SetSchemas(func(agent string) *ddl.Agent {
+		if agent == "echo" {
+			return echo{}.Schema()
+		}
+		return nil
+	})
+	_, err := c.Call(context.Background(), rpc.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{}, Targets: []string{"x"}})
+	var de *ddl.Error
+	if !errors.As(err, &de) || !de.Missing {
+		t.Fatalf("want missing-input error before sending, got %v", err)
+	}
+	_, err = c.Call(context.Background(), rpc.CallRequest{Agent: "echo", Action: "shout", Targets: []string{"x"}})
+	var se *rpc.StatusError
+	if !errors.As(err, &se) || se.Status != rpc.StatusUnknownAction {
+		t.Fatalf("want unknown action, got %v", err)
+	}
+}
+
+func TestParseFactFilter(t *testing.T) {
+	tests := []struct {
+		in, want string
+		err      bool
+	}{
+		{"cluster=bravo", "cluster==bravo", false},
+		{"cluster==bravo", "cluster==bravo", false},
+		{"cluster=/al/", "cluster=/al/", false},
+		{"cluster=~al", "cluster=/al/", false},
+		{"cpus>=4", "cpus>=4", false},
+		{"cpus<4", "cpus<4", false},
+		{"os!=linux", "os!=linux", false},
+		{"cpus>=four", "", true},
+		{"cluster=/(/", "", true},
+		{"=x", "", true},
+		{"nothing", "", true},
+	}
+	for _, tt := range tests {
+		f, err := rpc.ParseFactFilter(tt.in)
+		if tt.err {
+			if err == nil {
+				t.Errorf("%s: want error, got %v", tt.in, f)
+			}
+			continue
+		}
+		if err != nil || f.String() != tt.want {
+			t.Errorf("%s: got %v %v, want %s", tt.in, f, err, tt.want)
+		}
+	}
+}
