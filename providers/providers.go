@@ -26,8 +26,11 @@ type Env struct {
 	// DataDir is a directory the provider may keep state in.
 	DataDir string
 	// Info returns the node's current identity, facts, classes and agents.
-	Info   func() rpc.NodeInfo
-	Logger *slog.Logger
+	Info func() rpc.NodeInfo
+	// Schemas returns the schemas of every agent the node serves (for
+	// rpcutil's agents action).
+	Schemas func() []*ddl.Agent
+	Logger  *slog.Logger
 }
 
 // Spec describes a provider to the node daemon.

@@ -5,12 +5,14 @@ package builtin
 
 import (
 	"github.com/orch-fleet/orch/providers"
+	"github.com/orch-fleet/orch/providers/rpcutil"
 )
 
 // Specs returns every built-in provider, sorted by name.
 func Specs() []providers.Spec {
 	return []providers.Spec{
-		// one line per provider package, e.g. rpcutil.Spec(),
+		// one line per provider package, sorted by name
+		rpcutil.Spec(),
 	}
 }
 
