@@ -41,6 +41,9 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print the version", runVersion},
+		"agent":   {"run the node daemon", runAgent},
+		"broker":  {"run an embedded NATS broker with JetStream", runBroker},
+		"keygen":  {"create an nkey seed file and print its public key", runKeygen},
 		// commands are added here, one line each, by the files that define them
 	}
 }

@@ -1,0 +1,172 @@
+// Package broker runs an embedded NATS server with JetStream for orch: the
+// message bus nodes and clients connect to. orch works just as well with
+// any ordinary nats-server; this is for small fleets, tests and the demo.
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Config configures a broker.
+type Config struct {
+	// Name is the server name (unique within a cluster); "" = derived from Listen.
+	Name string
+	// Listen is the client address, host:port; default 127.0.0.1:4222. Port 0
+	// or -1 picks a free port.
+	Listen string
+	// StoreDir holds JetStream data (the registry, locks); "" = a temp dir.
+	StoreDir string
+	// ConfigFile is an optional nats-server configuration file, for
+	// authorization (users, nkeys, permissions) and anything else nats-server
+	// supports; Listen, StoreDir and the cluster settings here override it.
+	ConfigFile string
+	// ClusterName, ClusterListen and Routes form a NATS cluster: each broker
+	// listens for routes on ClusterListen and connects to the others' Routes
+	// (nats-route://host:port).
+	ClusterName   string
+	ClusterListen string
+	Routes        []string
+	// Logf, when set, receives the server's notices.
+	Logf func(format string, args ...any)
+}
+
+// Broker is a running embedded NATS server.
+type Broker struct {
+	s *server.Server
+}
+
+// Start starts the broker and waits until it accepts connections.
+func Start(c Config) (*Broker, error) {
+	opts := &server.Options{}
+	if c.ConfigFile != "" {
+		fo, err := server.ProcessConfigFile(c.ConfigFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading broker config %s: %w", c.ConfigFile, err)
+		}
+		opts = fo
+	}
+	if c.Listen == "" && c.ConfigFile == "" {
+		c.Listen = "127.0.0.1:4222"
+	}
+	if c.Listen != "" {
+		host, port, err := splitHostPort(c.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("listen address: %w", err)
+		}
+		opts.Host, opts.Port = host, port
+	}
+	opts.ServerName = c.Name
+	if opts.ServerName == "" {
+		opts.ServerName = "orch-broker"
+	}
+	opts.NoSigs = true
+	opts.JetStream = true
+	if c.StoreDir != "" {
+		opts.StoreDir = c.StoreDir
+	}
+	if opts.StoreDir == "" {
+		d, err := os.MkdirTemp("", "orch-broker-")
+		if err != nil {
+			return nil, fmt.Errorf("creating store dir: %w", err)
+		}
+		opts.StoreDir = d
+	}
+	if c.ClusterListen != "" {
+		host, port, err := splitHostPort(c.ClusterListen)
+		if err != nil {
+			return nil, fmt.Errorf("cluster listen address: %w", err)
+		}
+		opts.Cluster.Host, opts.Cluster.Port = host, port
+		opts.Cluster.Name = c.ClusterName
+		if opts.Cluster.Name == "" {
+			opts.Cluster.Name = "orch"
+		}
+		if c.Name == "" {
+			opts.ServerName = fmt.Sprintf("orch-broker-%s-%d", host, port)
+		}
+	}
+	for _, r := range c.Routes {
+		u, err := url.Parse(r)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("route %q: want nats-route://host:port", r)
+		}
+		opts.Routes = append(opts.Routes, u)
+	}
+	if c.Logf == nil {
+		opts.NoLog = true
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("configuring broker: %w", err)
+	}
+	if c.Logf != nil {
+		s.SetLoggerV2(&logger{c.Logf}, false, false, false)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, errors.New("broker did not accept connections within 10s (is the port in use?)")
+	}
+	return &Broker{s: s}, nil
+}
+
+// ClientURL is the URL clients and nodes connect to.
+func (b *Broker) ClientURL() string { return b.s.ClientURL() }
+
+// ClusterURL is the route URL other brokers list in Routes; "" without a
+// cluster.
+func (b *Broker) ClusterURL() string {
+	addr := b.s.ClusterAddr()
+	if addr == nil {
+		return ""
+	}
+	return "nats-route://" + addr.String()
+}
+
+// Server gives access to the embedded server.
+func (b *Broker) Server() *server.Server { return b.s }
+
+// Shutdown stops the broker.
+func (b *Broker) Shutdown() {
+	b.s.Shutdown()
+	b.s.WaitForShutdown()
+}
+
+func splitHostPort(s string) (string, int, error) {
+	if !strings.Contains(s, ":") {
+		s = "127.0.0.1:" + s
+	}
+	host, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q is not a number", p)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return host, port, nil
+}
+
+type logger struct{ logf func(string, ...any) }
+
+func (l *logger) Noticef(format string, v ...any) { l.logf("[INF] "+format, v...) }
+func (l *logger) Warnf(format string, v ...any)   { l.logf("[WRN] "+format, v...) }
+func (l *logger) Fatalf(format string, v ...any)  { l.logf("[FTL] "+format, v...) }
+func (l *logger) Errorf(format string, v ...any)  { l.logf("[ERR] "+format, v...) }
+func (l *logger) Debugf(format string, v ...any)  {}
+func (l *logger) Tracef(format string, v ...any)  {}

@@ -1,0 +1,340 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/providers"
+	"github.com/orch-fleet/orch/providers/builtin"
+	"github.com/orch-fleet/orch/rpc"
+)
+
+// Options are what the daemon takes besides its config.
+type Options struct {
+	Version string // orch version, reported in inventory and the registry
+	Logger  *slog.Logger
+	// Specs are the providers the config may enable; nil = builtin.Specs().
+	Specs []providers.Spec
+	// ShutdownTimeout bounds the wait for in-flight requests; 0 = 30s.
+	ShutdownTimeout time.Duration
+}
+
+// Node is a running node daemon.
+type Node struct {
+	cfg     *Config
+	o       Options
+	log     *slog.Logger
+	key     nkeys.KeyPair
+	pub     string
+	started time.Time
+
+	mu    sync.RWMutex
+	facts map[string]any
+
+	handlers map[string]rpc.Handler
+	audit    *auditLog
+	nc       *nats.Conn
+	srv      *rpc.Server
+}
+
+// New prepares a node from its config: reads its key and facts and builds
+// its providers. Provider config errors come back as diagnostics.
+func New(cfg *Config, o Options) (*Node, hcl.Diagnostics) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Specs == nil {
+		o.Specs = builtin.Specs()
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	n := &Node{cfg: cfg, o: o, log: o.Logger.With("node", cfg.Identity), started: time.Now().UTC(), handlers: map[string]rpc.Handler{}}
+	var diags hcl.Diagnostics
+	fail := func(summary string, err error) (*Node, hcl.Diagnostics) {
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: err.Error()})
+	}
+	var err error
+	if n.key, err = loadOrCreateKey(cfg); err != nil {
+		return fail("Cannot load the node key", err)
+	}
+	if n.pub, err = n.key.PublicKey(); err != nil {
+		return fail("Cannot read the node key", err)
+	}
+	if n.facts, err = cfg.Facts(); err != nil {
+		return fail("Cannot read facts", err)
+	}
+	if cfg.AuditLog != "" {
+		if n.audit, err = openAuditLog(cfg.AuditLog); err != nil {
+			return fail("Cannot open the audit log", err)
+		}
+	}
+	specs := map[string]providers.Spec{}
+	for _, s := range o.Specs {
+		specs[s.Name] = s
+	}
+	blocks := cfg.Providers
+	if !hasProvider(blocks, "rpcutil") {
+		blocks = append(blocks, ProviderBlock{Name: "rpcutil"})
+	}
+	for _, b := range blocks {
+		spec, ok := specs[b.Name]
+		if !ok {
+			var names []string
+			for name := range specs {
+				names = append(names, name)
+			}
+			sort.Strings(names)
+			r := b.Range
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown provider",
+				Detail: fmt.Sprintf("There is no provider %q; this orch has: %v.", b.Name, names), Subject: &r})
+			continue
+		}
+		if _, dup := n.handlers[b.Name]; dup {
+			r := b.Range
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate provider", Detail: fmt.Sprintf("provider %q is configured twice.", b.Name), Subject: &r})
+			continue
+		}
+		env := providers.Env{
+			Identity: cfg.Identity, Collective: cfg.Collective,
+			DataDir: filepath.Join(dataDir(cfg), b.Name), Info: n.Info, Schemas: n.schemas,
+			Logger: n.log.With("provider", b.Name),
+		}
+		h, d := spec.New(b.Body, env)
+		diags = append(diags, d...)
+		if h != nil && !d.HasErrors() {
+			n.handlers[b.Name] = h
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return n, diags
+}
+
+func hasProvider(blocks []ProviderBlock, name string) bool {
+	for _, b := range blocks {
+		if b.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func dataDir(cfg *Config) string {
+	if cfg.DataDir != "" {
+		return cfg.DataDir
+	}
+	return filepath.Join(os.TempDir(), "orch-"+cfg.Identity)
+}
+
+// loadOrCreateKey reads the node's seed, or creates one in the data dir.
+func loadOrCreateKey(cfg *Config) (nkeys.KeyPair, error) {
+	if cfg.KeyFile != "" {
+		return rpc.LoadKey(cfg.KeyFile)
+	}
+	path := filepath.Join(dataDir(cfg), "node.nk")
+	if _, err := os.Stat(path); err == nil {
+		return rpc.LoadKey(path)
+	}
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, fmt.Errorf("creating node key: %w", err)
+	}
+	seed, _ := kp.Seed()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating data dir: %w", err)
+	}
+	if err := os.WriteFile(path, append(seed, '\n'), 0o600); err != nil {
+		return nil, fmt.Errorf("writing node key: %w", err)
+	}
+	return kp, nil
+}
+
+// Info returns what the node tells about itself.
+func (n *Node) Info() rpc.NodeInfo {
+	n.mu.RLock()
+	facts := n.facts
+	n.mu.RUnlock()
+	agents := make(map[string]string, len(n.handlers))
+	for name, h := range n.handlers {
+		agents[name] = h.Schema().Version
+	}
+	return rpc.NodeInfo{
+		Identity: n.cfg.Identity, Collective: n.cfg.Collective, PublicKey: n.pub,
+		Facts: facts, Classes: n.cfg.Classes, Agents: agents, Version: n.o.Version, Started: n.started,
+	}
+}
+
+func (n *Node) schemas() []*ddl.Agent {
+	out := make([]*ddl.Agent, 0, len(n.handlers))
+	for _, h := range n.handlers {
+		out = append(out, h.Schema())
+	}
+	return out
+}
+
+// ReloadFacts re-reads the facts file and re-registers.
+func (n *Node) ReloadFacts(ctx context.Context) error {
+	facts, err := n.cfg.Facts()
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.facts = facts
+	n.mu.Unlock()
+	n.log.Info("facts reloaded", "facts", len(facts))
+	if n.nc != nil && n.registryEnabled() {
+		return rpc.Register(ctx, n.nc, n.Info(), n.cfg.ttl)
+	}
+	return nil
+}
+
+func (n *Node) registryEnabled() bool { return n.cfg.Registry == nil || *n.cfg.Registry }
+
+// Run connects, serves and registers until ctx is done; a value on reload
+// re-reads the facts. On return in-flight requests have finished (or the
+// shutdown timeout passed) and the node is deregistered.
+func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
+	opts := []nats.Option{
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { n.log.Warn("disconnected from broker", "err", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			n.log.Info("reconnected to broker", "url", nc.ConnectedUrlRedacted())
+			if n.registryEnabled() {
+				rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := rpc.Register(rctx, nc, n.Info(), n.cfg.ttl); err != nil {
+					n.log.Warn("re-registering after reconnect", "err", err)
+				}
+			}
+		}),
+	}
+	if n.cfg.BrokerUser != "" {
+		opts = append(opts, nats.UserInfo(n.cfg.BrokerUser, n.cfg.BrokerPassword))
+	}
+	if n.cfg.BrokerNkeyFile != "" {
+		opt, err := nats.NkeyOptionFromSeed(n.cfg.BrokerNkeyFile)
+		if err != nil {
+			return fmt.Errorf("reading broker_nkey_file: %w", err)
+		}
+		opts = append(opts, opt)
+	}
+	nc, err := rpc.Connect(ctx, n.cfg.Servers, "orch-agent "+n.cfg.Identity, opts...)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	n.nc = nc
+	auth := newAuthorizer(n.cfg)
+	srv, err := rpc.NewServer(nc, rpc.ServerOptions{
+		Identity: n.cfg.Identity, Collective: n.cfg.Collective, Info: n.Info, Handlers: n.handlers,
+		Authorize: auth.authorize, Audit: n.writeAudit, Logger: n.log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	n.srv = srv
+	n.log.Info("serving", "agents", len(n.handlers), "servers", n.cfg.Servers)
+	var tick <-chan time.Time
+	if n.registryEnabled() {
+		if err := rpc.Register(ctx, nc, n.Info(), n.cfg.ttl); err != nil {
+			n.log.Warn("registering", "err", err)
+		}
+		t := time.NewTicker(n.cfg.interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return n.shutdown()
+		case <-reload:
+			if err := n.ReloadFacts(ctx); err != nil {
+				n.log.Error("reloading facts", "err", err)
+			}
+		case <-tick:
+			if err := rpc.Register(ctx, nc, n.Info(), n.cfg.ttl); err != nil {
+				n.log.Warn("re-registering", "err", err)
+			}
+		}
+	}
+}
+
+// shutdown stops taking requests, waits for in-flight ones and deregisters.
+func (n *Node) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), n.o.ShutdownTimeout)
+	defer cancel()
+	err := n.srv.Shutdown(ctx)
+	if n.registryEnabled() {
+		if derr := rpc.Deregister(ctx, n.nc, n.cfg.Collective, n.cfg.Identity); derr != nil {
+			n.log.Warn("deregistering", "err", derr)
+		}
+	}
+	if ferr := n.nc.FlushTimeout(2 * time.Second); ferr != nil && err == nil {
+		n.log.Warn("flushing", "err", ferr)
+	}
+	if n.audit != nil {
+		n.audit.close()
+	}
+	n.log.Info("stopped")
+	return err
+}
+
+func (n *Node) writeAudit(e rpc.AuditEntry) {
+	lvl := slog.LevelInfo
+	if e.Status != rpc.StatusOK {
+		lvl = slog.LevelWarn
+	}
+	n.log.Log(context.Background(), lvl, "request", "caller", e.CallerName, "agent", e.Agent, "action", e.Action, "status", e.Status, "message", e.Message)
+	if n.audit != nil {
+		n.audit.write(e)
+	}
+}
+
+// auditLog appends JSON lines to a file.
+type auditLog struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func openAuditLog(path string) (*auditLog, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	return &auditLog{f: f}, nil
+}
+
+func (a *auditLog) write(e rpc.AuditEntry) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, _ = a.f.Write(append(b, '\n'))
+}
+
+func (a *auditLog) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_ = a.f.Close()
+}
