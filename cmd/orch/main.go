@@ -40,10 +40,14 @@ type command struct {
 // commands returns the table of subcommands. Each lives in its own file.
 func commands() map[string]command {
 	return map[string]command{
-		"version": {"print the version", runVersion},
-		"agent":   {"run the node daemon", runAgent},
-		"broker":  {"run an embedded NATS broker with JetStream", runBroker},
-		"keygen":  {"create an nkey seed file and print its public key", runKeygen},
+		"version":  {"print the version", runVersion},
+		"agent":    {"run the node daemon", runAgent},
+		"broker":   {"run an embedded NATS broker with JetStream", runBroker},
+		"keygen":   {"create an nkey seed file and print its public key", runKeygen},
+		"ping":     {"ping every discovered node", runPing},
+		"discover": {"list the nodes a filter selects", runDiscover},
+		"facts":    {"count the values of a fact across the fleet", runFacts},
+		"rpc":      {"call an agent action on the fleet, or describe an agent", runRPC},
 		// commands are added here, one line each, by the files that define them
 	}
 }

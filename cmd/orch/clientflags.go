@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/providers/builtin"
+	"github.com/orch-fleet/orch/rpc"
+)
+
+// clientFlags are the flags every fleet command shares.
+type clientFlags struct {
+	e          *env
+	server     string
+	key        string
+	collective string
+	facts      stringList
+	classes    stringList
+	agents     stringList
+	identities stringList
+	timeout    time.Duration
+	batch      int
+	batchSleep time.Duration
+	json       bool
+	discovery  string
+	dtimeout   time.Duration
+}
+
+// addClientFlags registers the shared flags on fs; defaults come from the
+// environment (ORCH_SERVER, ORCH_KEY, ORCH_COLLECTIVE).
+func addClientFlags(fs *flag.FlagSet, e *env, withFilter bool) *clientFlags {
+	c := &clientFlags{e: e}
+	def := func(name, fallback string) string {
+		if v := e.getenv(name); v != "" {
+			return v
+		}
+		return fallback
+	}
+	fs.StringVar(&c.server, "server", def("ORCH_SERVER", nats.DefaultURL), "broker `URLs`, comma-separated (env ORCH_SERVER)")
+	fs.StringVar(&c.key, "key", def("ORCH_KEY", ""), "client nkey seed `file` (env ORCH_KEY)")
+	fs.StringVar(&c.collective, "collective", def("ORCH_COLLECTIVE", rpc.DefaultCollective), "collective (env ORCH_COLLECTIVE)")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for replies")
+	fs.StringVar(&c.discovery, "discovery", "", "discovery method: registry or broadcast (default: registry when it exists)")
+	fs.DurationVar(&c.dtimeout, "discovery-timeout", 2*time.Second, "cap on broadcast discovery")
+	if withFilter {
+		for _, n := range []string{"F", "fact"} {
+			fs.Var(&c.facts, n, "fact filter, e.g. cluster=bravo, cluster=/al/, cpus>=4 (repeatable)")
+		}
+		for _, n := range []string{"C", "class"} {
+			fs.Var(&c.classes, n, "class filter, exact or /regex/ (repeatable)")
+		}
+		for _, n := range []string{"A", "agent"} {
+			fs.Var(&c.agents, n, "agent filter (repeatable)")
+		}
+		for _, n := range []string{"I", "identity"} {
+			fs.Var(&c.identities, n, "identity filter, exact or /regex/ (repeatable)")
+		}
+		fs.IntVar(&c.batch, "batch", 0, "call at most `N` nodes at a time")
+		fs.DurationVar(&c.batchSleep, "batch-sleep", 0, "pause between batches")
+	}
+	fs.BoolVar(&c.json, "json", false, "JSON output for scripts")
+	return c
+}
+
+// filter builds the discovery filter from -F/-C/-A/-I.
+func (c *clientFlags) filter() (rpc.Filter, error) {
+	var f rpc.Filter
+	for _, s := range c.facts {
+		ff, err := rpc.ParseFactFilter(s)
+		if err != nil {
+			return f, err
+		}
+		f.Facts = append(f.Facts, ff)
+	}
+	f.Classes, f.Agents, f.Identities = c.classes, c.agents, c.identities
+	return f, f.Validate()
+}
+
+// connect opens the broker connection and the signing client.
+func (c *clientFlags) connect(ctx context.Context) (*rpc.Client, func(), error) {
+	if c.key == "" {
+		return nil, nil, errors.New("no client key: pass --key FILE or set ORCH_KEY (orch keygen --out FILE creates one; nodes must trust its public key)")
+	}
+	key, err := rpc.LoadKey(c.key)
+	if err != nil {
+		return nil, nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	nc, err := rpc.Connect(cctx, strings.Split(c.server, ","), "orch "+callerName())
+	if err != nil {
+		return nil, nil, err
+	}
+	cl := rpc.NewClient(nc, key, rpc.ClientOptions{Collective: c.collective, Name: callerName()})
+	cl.SetSchemas(builtinSchema)
+	return cl, nc.Close, nil
+}
+
+// discover resolves the filter to nodes.
+func (c *clientFlags) discover(ctx context.Context, cl *rpc.Client, f rpc.Filter) ([]rpc.NodeInfo, error) {
+	return cl.Discover(ctx, f, rpc.DiscoverOptions{Method: c.discovery, Timeout: c.dtimeout})
+}
+
+// builtinSchema returns the schema of a provider compiled into orch.
+func builtinSchema(agent string) *ddl.Agent {
+	if s, ok := builtin.Lookup(agent); ok && s.Schema != nil {
+		return s.Schema()
+	}
+	return nil
+}
+
+// callerName is user@host, for audit logs.
+func callerName() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return name + "@" + host
+}
+
+// identities returns the identities of nodes.
+func identities(nodes []rpc.NodeInfo) []string {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.Identity
+	}
+	return out
+}
+
+// usageErr prints a usage error and returns exitInvalid.
+func usageErr(e *env, cmd string, format string, args ...any) int {
+	fmt.Fprintf(e.stderr, "orch %s: %s\n", cmd, fmt.Sprintf(format, args...))
+	return exitInvalid
+}
+
+// asErr is errors.As, named for the call sites.
+func asErr[T error](err error, target *T) bool { return errors.As(err, target) }
