@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -101,20 +102,23 @@ func Start(c Config) (*Broker, error) {
 		}
 		opts.Routes = append(opts.Routes, u)
 	}
-	if c.Logf == nil {
-		opts.NoLog = true
-	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("configuring broker: %w", err)
 	}
-	if c.Logf != nil {
-		s.SetLoggerV2(&logger{c.Logf}, false, false, false)
-	}
+	lg := &logger{logf: c.Logf}
+	s.SetLoggerV2(lg, false, false, false)
 	s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
+		if f := lg.lastFatal(); f != "" {
+			return nil, errors.New(f)
+		}
 		return nil, errors.New("broker did not accept connections within 10s (is the port in use?)")
+	}
+	if f := lg.lastFatal(); f != "" {
+		s.Shutdown()
+		return nil, errors.New(f)
 	}
 	return &Broker{s: s}, nil
 }
@@ -162,11 +166,34 @@ func splitHostPort(s string) (string, int, error) {
 	return host, port, nil
 }
 
-type logger struct{ logf func(string, ...any) }
+// logger forwards the server's notices to logf (when set) and keeps the
+// last fatal message, so that Start can say why the server stopped.
+type logger struct {
+	logf  func(string, ...any)
+	mu    sync.Mutex
+	fatal string
+}
 
-func (l *logger) Noticef(format string, v ...any) { l.logf("[INF] "+format, v...) }
-func (l *logger) Warnf(format string, v ...any)   { l.logf("[WRN] "+format, v...) }
-func (l *logger) Fatalf(format string, v ...any)  { l.logf("[FTL] "+format, v...) }
-func (l *logger) Errorf(format string, v ...any)  { l.logf("[ERR] "+format, v...) }
+func (l *logger) log(prefix, format string, v ...any) {
+	if l.logf != nil {
+		l.logf(prefix+format, v...)
+	}
+}
+
+func (l *logger) lastFatal() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fatal
+}
+
+func (l *logger) Noticef(format string, v ...any) { l.log("[INF] ", format, v...) }
+func (l *logger) Warnf(format string, v ...any)   { l.log("[WRN] ", format, v...) }
+func (l *logger) Errorf(format string, v ...any)  { l.log("[ERR] ", format, v...) }
 func (l *logger) Debugf(format string, v ...any)  {}
 func (l *logger) Tracef(format string, v ...any)  {}
+func (l *logger) Fatalf(format string, v ...any) {
+	l.log("[FTL] ", format, v...)
+	l.mu.Lock()
+	l.fatal = "broker: " + fmt.Sprintf(format, v...)
+	l.mu.Unlock()
+}

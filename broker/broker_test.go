@@ -1,0 +1,114 @@
+package broker_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/orch-fleet/orch/broker"
+	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/rpc"
+)
+
+type pong struct{}
+
+func (pong) Schema() *ddl.Agent {
+	return &ddl.Agent{Name: "rpcutil", Version: "1", Actions: []*ddl.Action{{Name: "ping"}}}
+}
+func (pong) Handle(context.Context, *rpc.Call) (*rpc.Result, error) { return &rpc.Result{}, nil }
+
+// TestClusterFailover forms a three-broker cluster, connects a node to one
+// broker, stops that broker and checks that a call from a client on another
+// broker still reaches the node.
+func TestClusterFailover(t *testing.T) {
+	var brokers []*broker.Broker
+	var routes, listen []string
+	for range 3 {
+		addr := freePort(t)
+		listen = append(listen, addr)
+		routes = append(routes, "nats-route://"+addr)
+	}
+	for i := range 3 {
+		b, err := broker.Start(broker.Config{
+			Name: "b" + string(rune('a'+i)), Listen: "127.0.0.1:0", StoreDir: t.TempDir(),
+			ClusterName: "test", ClusterListen: listen[i], Routes: routes,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Shutdown)
+		brokers = append(brokers, b)
+	}
+	urls := []string{brokers[0].ClientURL(), brokers[1].ClientURL(), brokers[2].ClientURL()}
+	ctx := context.Background()
+	nodeConn, err := rpc.Connect(ctx, urls, "node", nats.DontRandomize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nodeConn.Close()
+	if nodeConn.ConnectedUrl() != urls[0] {
+		t.Fatalf("node connected to %s, want %s", nodeConn.ConnectedUrl(), urls[0])
+	}
+	info := rpc.NodeInfo{Identity: "n1", Collective: rpc.DefaultCollective, Agents: map[string]string{"rpcutil": "1"}}
+	srv, err := rpc.NewServer(nodeConn, rpc.ServerOptions{Identity: "n1", Info: func() rpc.NodeInfo { return info }, Handlers: map[string]rpc.Handler{"rpcutil": pong{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clientConn, err := rpc.Connect(ctx, []string{urls[2]}, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clientConn.Close()
+	kp, _ := nkeys.CreateUser()
+	c := rpc.NewClient(clientConn, kp, rpc.ClientOptions{})
+	call := func() bool {
+		res, err := c.Call(ctx, rpc.CallRequest{Agent: "rpcutil", Action: "ping", Targets: []string{"n1"}, Timeout: time.Second})
+		return err == nil && len(res.Replies) == 1 && res.Replies[0].OK()
+	}
+	waitFor(t, "call through the cluster", call)
+	brokers[0].Shutdown()
+	waitFor(t, "call after the node's broker stopped", call)
+	if u := nodeConn.ConnectedUrl(); u == urls[0] || u == "" {
+		t.Errorf("node connection is on %q after its broker stopped", u)
+	}
+}
+
+// freePort returns a loopback address with a port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitFor(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: did not succeed within 15s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestListenDefaultsToLoopback(t *testing.T) {
+	b, err := broker.Start(broker.Config{Listen: "0", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown()
+	if u := b.ClientURL(); len(u) < 17 || u[:17] != "nats://127.0.0.1:" {
+		t.Fatalf("client URL %s is not on loopback", u)
+	}
+}
