@@ -9,6 +9,7 @@ build:
 
 # test runs vet, the whole suite, and the race detector on the concurrent core.
 test: build
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
@@ -26,8 +27,9 @@ deps:
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$need; \
 	fi
 
+# demo runs the largest scenario that exists today: see README.md.
 demo: deps build
-	./bin/orch demo
+	./examples/bus/demo.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -231,7 +231,7 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 		}
 		opts = append(opts, opt)
 	}
-	nc, err := rpc.Connect(ctx, n.cfg.Servers, "orch-agent "+n.cfg.Identity, opts...)
+	nc, err := n.connect(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -275,18 +275,48 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 	}
 }
 
+// connect connects to the brokers, retrying until ctx is done: a node
+// started before its broker waits for it.
+func (n *Node) connect(ctx context.Context, opts []nats.Option) (*nats.Conn, error) {
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		nc, err := rpc.Connect(ctx, n.cfg.Servers, "orch-agent "+n.cfg.Identity, opts...)
+		if err == nil {
+			return nc, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			n.log.Warn("waiting for a broker", "err", err, "attempt", attempt)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connecting to the broker: %w", ctx.Err())
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
 // shutdown stops taking requests, waits for in-flight ones and deregisters.
 func (n *Node) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), n.o.ShutdownTimeout)
 	defer cancel()
 	err := n.srv.Shutdown(ctx)
-	if n.registryEnabled() {
-		if derr := rpc.Deregister(ctx, n.nc, n.cfg.Collective, n.cfg.Identity); derr != nil {
-			n.log.Warn("deregistering", "err", derr)
+	if n.nc.IsConnected() {
+		// Without a broker there is nobody to tell; the registry entry then
+		// expires by itself.
+		dctx, dcancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer dcancel()
+		if n.registryEnabled() {
+			if derr := rpc.Deregister(dctx, n.nc, n.cfg.Collective, n.cfg.Identity); derr != nil {
+				n.log.Warn("deregistering", "err", derr)
+			}
 		}
-	}
-	if ferr := n.nc.FlushTimeout(2 * time.Second); ferr != nil && err == nil {
-		n.log.Warn("flushing", "err", ferr)
+		if ferr := n.nc.FlushWithContext(dctx); ferr != nil {
+			n.log.Warn("flushing replies", "err", ferr)
+		}
 	}
 	if n.audit != nil {
 		n.audit.close()

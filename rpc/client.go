@@ -207,20 +207,17 @@ func (c *Client) callBatch(ctx context.Context, r CallRequest, data json.RawMess
 			if r.OnReply != nil {
 				r.OnReply(&rep)
 			}
-			if len(pending) == 0 {
-				return replies, nil, nil
-			}
 		case <-timer.C:
-			return replies, missingOf(targets, pending, replies), nil
+			return replies, missingOf(targets, replies), nil
 		case <-ctx.Done():
-			return replies, missingOf(targets, pending, replies), nil
+			return replies, missingOf(targets, replies), nil
 		}
 	}
-	return replies, missingOf(targets, pending, replies), nil
+	return replies, missingOf(targets, replies), nil
 }
 
 // missingOf returns the targets without a reply.
-func missingOf(targets []string, _ map[int]bool, replies []*Reply) []string {
+func missingOf(targets []string, replies []*Reply) []string {
 	got := make(map[string]bool, len(replies))
 	for _, r := range replies {
 		got[r.Identity] = true

@@ -225,12 +225,18 @@ func TestCallAndMissingNode(t *testing.T) {
 		}
 	}
 	nodes["web3"].stop()
-	res, err = c.Call(ctx, rpc.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "x"}, Targets: targets, Timeout: 2 * time.Second, BatchSize: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(res.Missing) != "[web3]" || len(res.Replies) != 3 {
-		t.Fatalf("missing %v, %d replies", res.Missing, len(res.Replies))
+	// web3 first: its "no responders" status arrives before the others'
+	// replies and must still be reported as missing.
+	for _, order := range [][]string{targets, {"web3", "web1", "web2", "web4"}} {
+		for _, batch := range []int{0, 1, 3} {
+			res, err = c.Call(ctx, rpc.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "x"}, Targets: order, Timeout: 2 * time.Second, BatchSize: batch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(res.Missing) != "[web3]" || len(res.Replies) != 3 {
+				t.Fatalf("order %v batch %d: missing %v, %d replies", order, batch, res.Missing, len(res.Replies))
+			}
+		}
 	}
 }
 

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/orch-fleet/orch/internal/natstest"
+	"github.com/orch-fleet/orch/node"
+	"github.com/orch-fleet/orch/rpc"
+)
+
+// testFleet starts in-process node daemons trusting a fresh client key and
+// returns the env for orch commands and a stop function per node.
+func testFleet(t *testing.T, nodes map[string]string) (func(args ...string) (int, string, string), map[string]func(), string) {
+	t.Helper()
+	s := natstest.Start(t)
+	dir := t.TempDir()
+	kp, _ := nkeys.CreateUser()
+	seed, _ := kp.Seed()
+	pub, _ := kp.PublicKey()
+	keyFile := filepath.Join(dir, "client.nk")
+	if err := os.WriteFile(keyFile, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stops := map[string]func(){}
+	for id, cluster := range nodes {
+		cfgPath := filepath.Join(dir, id+".hcl")
+		cfg := fmt.Sprintf("identity = %q\nservers = [%q]\ndata_dir = %q\nfacts = { cluster = %q }\nclient \"t\" { key = %q }\n", id, natstest.URL(s), filepath.Join(dir, id), cluster, pub)
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, diags := node.LoadConfig(cfgPath)
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		n, diags := node.New(c, node.Options{Version: "test"})
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = n.Run(ctx, nil); close(done) }()
+		stop := func() { cancel(); <-done }
+		stops[id] = stop
+		t.Cleanup(stop)
+	}
+	run1 := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		e := &env{stdout: &out, stderr: &errb, getenv: func(k string) string {
+			switch k {
+			case "ORCH_SERVER":
+				return natstest.URL(s)
+			case "ORCH_KEY":
+				return keyFile
+			}
+			return ""
+		}}
+		code := run(context.Background(), e, args)
+		return code, out.String(), errb.String()
+	}
+	// Wait until every node is registered.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, out, _ := run1("discover")
+		if code == 0 && strings.Count(out, "\n") == len(nodes) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nodes did not register: %q", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return run1, stops, natstest.URL(s)
+}
+
+// natsConn connects to the test fleet's broker.
+func natsConn(t *testing.T, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func TestFleetCommands(t *testing.T) {
+	orch, stops, url := testFleet(t, map[string]string{"web1": "alfa", "web2": "alfa", "web3": "bravo"})
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		contains []string
+		absent   []string
+	}{
+		{"ping all", []string{"ping"}, 0, []string{"web1 ", "web2 ", "web3 ", "3/3 nodes answered OK"}, nil},
+		{"ping by fact", []string{"ping", "-F", "cluster=alfa"}, 0, []string{"2/2 nodes answered OK"}, []string{"web3"}},
+		{"ping by regex fact", []string{"ping", "-F", "cluster=/rav/"}, 0, []string{"web3", "1/1"}, []string{"web1"}},
+		{"ping by identity regex", []string{"ping", "-I", "/web[12]/", "--discovery", "broadcast"}, 0, []string{"2/2"}, nil},
+		{"discover", []string{"discover", "-F", "cluster=bravo"}, 0, []string{"web3"}, []string{"web1"}},
+		{"facts", []string{"facts", "cluster"}, 0, []string{"alfa", "found 2 times", "bravo", "found 1 times"}, nil},
+		{"rpc", []string{"rpc", "rpcutil", "get_fact", "fact=cluster", "-F", "cluster=bravo"}, 0, []string{`"value":"bravo"`}, nil},
+		{"rpc missing input", []string{"rpc", "rpcutil", "get_fact"}, 2, nil, nil},
+		{"rpc unknown action", []string{"rpc", "rpcutil", "reboot"}, 2, nil, nil},
+		{"describe", []string{"rpc", "--describe", "rpcutil"}, 0, []string{"Action get_fact (read-only)", "fact", "required"}, nil},
+		{"no match", []string{"ping", "-F", "cluster=charlie"}, 1, nil, nil},
+		{"bad filter", []string{"ping", "-F", "cpus>=many"}, 2, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := orch(tt.args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out, errOut)
+			}
+			for _, s := range tt.contains {
+				if !strings.Contains(out, s) {
+					t.Errorf("output lacks %q:\n%s", s, out)
+				}
+			}
+			for _, s := range tt.absent {
+				if strings.Contains(out, s) {
+					t.Errorf("output has %q:\n%s", s, out)
+				}
+			}
+		})
+	}
+	// A node that stops cleanly deregisters: it is no longer discovered.
+	stops["web2"]()
+	code, out, _ := orch("ping", "-F", "cluster=alfa")
+	if code != 0 || !strings.Contains(out, "1/1") {
+		t.Fatalf("after web2 deregistered: exit %d\n%s", code, out)
+	}
+	// A node that died without deregistering stays in the registry until
+	// its entry expires: the ping names it as not answering and fails.
+	if err := rpc.Register(context.Background(), natsConn(t, url), rpc.NodeInfo{Identity: "ghost", Collective: rpc.DefaultCollective, Facts: map[string]any{"cluster": "alfa"}, Agents: map[string]string{"rpcutil": "1"}}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = orch("ping", "-F", "cluster=alfa", "--timeout", "1s")
+	if code != 1 || !strings.Contains(out, "no answer: ghost") || !strings.Contains(out, "1/2 nodes answered OK") {
+		t.Fatalf("with a dead node: exit %d\n%s", code, out)
+	}
+}
