@@ -3,6 +3,8 @@ package broker_test
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -110,5 +112,32 @@ func TestListenDefaultsToLoopback(t *testing.T) {
 	defer b.Shutdown()
 	if u := b.ClientURL(); len(u) < 17 || u[:17] != "nats://127.0.0.1:" {
 		t.Fatalf("client URL %s is not on loopback", u)
+	}
+}
+
+// TestAuthConfig: a broker with a nats-server config file requiring a user
+// refuses anonymous clients and accepts the configured one.
+func TestAuthConfig(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "auth.conf")
+	if err := os.WriteFile(conf, []byte("authorization {\n  users = [ { user: orch, password: s3cret } ]\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := broker.Start(broker.Config{Listen: "127.0.0.1:0", StoreDir: dir, ConfigFile: conf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown()
+	if nc, err := nats.Connect(b.ClientURL()); err == nil {
+		nc.Close()
+		t.Fatal("anonymous client was accepted")
+	}
+	nc, err := rpc.Connect(context.Background(), []string{b.ClientURL()}, "t", nats.UserInfo("orch", "s3cret"))
+	if err != nil {
+		t.Fatalf("configured user refused: %v", err)
+	}
+	nc.Close()
+	if _, err := broker.Start(broker.Config{ConfigFile: filepath.Join(dir, "missing.conf")}); err == nil {
+		t.Fatal("a missing config file must be an error")
 	}
 }
