@@ -86,6 +86,7 @@ func Builtin() Registry {
 // own line.
 func builtin() []*Type {
 	return []*Type{
+		genericRPC(),
 		rpcutilPing(),
 	}
 }
