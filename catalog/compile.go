@@ -525,4 +525,3 @@ func WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, color bool) int {
 	_ = wr.WriteDiagnostics(diags)
 	return errs
 }
-
