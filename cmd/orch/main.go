@@ -48,6 +48,10 @@ func commands() map[string]command {
 		"discover": {"list the nodes a filter selects", runDiscover},
 		"facts":    {"count the values of a fact across the fleet", runFacts},
 		"rpc":      {"call an agent action on the fleet, or describe an agent", runRPC},
+		"validate": {"compile and check a playbook (no network)", runValidate},
+		"graph":    {"print a playbook's dependency graph as DOT", runGraph},
+		"catalog":  {"print a playbook's compiled catalog as JSON", runCatalog},
+		"fmt":      {"format playbook files canonically", runFmt},
 		// commands are added here, one line each, by the files that define them
 	}
 }
