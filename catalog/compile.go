@@ -48,23 +48,27 @@ type evaluation struct {
 func Load(path string, reg resources.Registry, o LoadOptions) (*Catalog, hcl.Diagnostics) {
 	ps := &parser{p: hclparse.NewParser(), reg: reg}
 	root, diags := ps.parseModule(path, nil)
-	if root == nil || diags.HasErrors() {
+	if root == nil {
 		return nil, diags
 	}
+	// Go on after errors in some blocks, so that every error of the
+	// playbook is reported at once; stop before evaluating only when the
+	// variables themselves are wrong (everything would fail after that).
 	vars, d := rootVarValues(ps, root, o)
 	diags = append(diags, d...)
-	if diags.HasErrors() {
-		return nil, diags
+	if d.HasErrors() {
+		return nil, dedupe(diags)
 	}
 	p := &program{root: root, vars: vars, funcs: functions(), cache: map[string]*evaluation{}}
-	diags = append(diags, checkValidations(root, vars, p.funcs)...)
-	if diags.HasErrors() {
-		return nil, diags
+	d = checkValidations(root, vars, p.funcs)
+	diags = append(diags, d...)
+	if d.HasErrors() {
+		return nil, dedupe(diags)
 	}
 	ev := p.evaluate(nil)
 	diags = append(diags, ev.diags...)
 	if diags.HasErrors() {
-		return nil, diags
+		return nil, dedupe(diags)
 	}
 	cat, d := p.catalog(ev)
 	diags = append(diags, d...)
@@ -130,6 +134,32 @@ func (p *program) evaluate(known Resolved) *evaluation {
 	}
 	p.cache[key] = ev
 	return ev
+}
+
+// dedupe drops an evaluation error reported at a place where orch already
+// reported a clearer one (an undeclared reference also fails evaluation).
+func dedupe(diags hcl.Diagnostics) hcl.Diagnostics {
+	seen := map[string]bool{}
+	key := func(d *hcl.Diagnostic) string {
+		if d.Subject == nil {
+			return ""
+		}
+		return fmt.Sprintf("%s:%d", d.Subject.Filename, d.Subject.Start.Line)
+	}
+	var out hcl.Diagnostics
+	for _, d := range diags {
+		k := key(d)
+		generic := d.Summary == "Unsupported attribute" || d.Summary == "Unknown variable"
+		if k != "" && ((generic && seen[k]) || seen[k+d.Summary]) {
+			continue
+		}
+		if k != "" {
+			seen[k] = true
+			seen[k+d.Summary] = true
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 func resolvedKey(r Resolved) string {

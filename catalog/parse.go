@@ -430,7 +430,7 @@ func suggestTopLevel(diags hcl.Diagnostics) hcl.Diagnostics {
 	kinds := []string{"variable", "locals", "nodes", "resource", "module", "lock"}
 	for _, d := range diags {
 		if d.Summary == "Unsupported block type" || d.Summary == "Unsupported argument" {
-			if name := quotedName(d.Detail); name != "" {
+			if name := quotedName(d.Detail); name != "" && !strings.Contains(d.Detail, "Did you mean") {
 				if s := suggest(name, kinds); s != "" {
 					d.Detail = strings.TrimSuffix(d.Detail, ".") + fmt.Sprintf(". Did you mean %q?", s)
 				}

@@ -1,0 +1,3 @@
+resource "rpcutil_ping" "a" {
+  batch_size = 0
+}

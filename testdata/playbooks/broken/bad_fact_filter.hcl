@@ -1,0 +1,3 @@
+nodes "web" {
+  fact = { cpus = ">=many" }
+}

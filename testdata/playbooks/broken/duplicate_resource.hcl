@@ -1,0 +1,2 @@
+resource "rpcutil_ping" "a" {}
+resource "rpcutil_ping" "a" {}

@@ -1,0 +1,4 @@
+resource "rpc" "a" {
+  agent  = each.key
+  action = "ping"
+}

@@ -1,0 +1,3 @@
+resource "rpcutil_ping" "a" {
+  expect = reply.status == "ok"
+}

@@ -1,0 +1,4 @@
+nodes "web" {
+  min = 5
+  max = 2
+}

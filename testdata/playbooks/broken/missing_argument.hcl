@@ -1,0 +1,3 @@
+resource "rpc" "a" {
+  agent = "rpcutil"
+}

@@ -1,0 +1,5 @@
+resource "rpcutil_ping" "a" {
+  retry {
+    atempts = 3
+  }
+}

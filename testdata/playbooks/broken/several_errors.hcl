@@ -1,0 +1,7 @@
+resource "rpc" "a" {
+  agent = var.nope
+}
+resource "rpcutil_pong" "b" {}
+resource "rpcutil_ping" "c" {
+  timeout = "soon"
+}

@@ -1,0 +1,4 @@
+resource "rpc" "a" {
+  agent  = local.agent
+  action = "ping"
+}

@@ -1,0 +1,4 @@
+resource "rpc" "a" {
+  agent  = var.agnet
+  action = "ping"
+}

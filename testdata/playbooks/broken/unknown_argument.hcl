@@ -1,0 +1,5 @@
+resource "rpc" "a" {
+  agent  = "rpcutil"
+  action = "ping"
+  agnet  = "x"
+}

@@ -1,0 +1,1 @@
+resorce "rpcutil_ping" "a" {}

@@ -1,0 +1,1 @@
+resource "rpcutil_pong" "a" {}

@@ -1,0 +1,8 @@
+variable "cluster" {
+  type    = string
+  default = "charlie"
+  validation {
+    condition     = contains(["alfa", "bravo"], var.cluster)
+    error_message = "cluster must be alfa or bravo."
+  }
+}
