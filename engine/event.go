@@ -1,0 +1,50 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/orch-fleet/orch/rpc"
+)
+
+// EventType names an event of a run. docs/cli.md documents the schema of
+// each as written by orch apply -json.
+type EventType string
+
+// The events of a run, in the order they can occur.
+const (
+	EventRunStart      EventType = "run_start"      // Resources, NoOp
+	EventNodeSet       EventType = "node_set"       // NodeSet, Nodes, Message (the filter)
+	EventResourceStart EventType = "resource_start" // Resource, Agent, Action, Nodes (targets), AnyOne, BatchSize
+	EventNodeResult    EventType = "node_result"    // Resource, Node, Status ("" = no answer), OK, Changed, Message, Attempt, Elapsed
+	EventResourceRetry EventType = "resource_retry" // Resource, Attempt (the next), Nodes (still failing), Message
+	EventResourceEnd   EventType = "resource_end"   // Resource, Outcome, Message (reason), counts, Elapsed, FailOK
+	EventRunEnd        EventType = "run_end"        // Outcome, Summary, Elapsed
+)
+
+// Event is one thing that happened in a run.
+type Event struct {
+	Type      EventType     `json:"type"`
+	Time      time.Time     `json:"time"`
+	Resource  string        `json:"resource,omitempty"`
+	Agent     string        `json:"agent,omitempty"`
+	Action    string        `json:"action,omitempty"`
+	NodeSet   string        `json:"node_set,omitempty"`
+	Node      string        `json:"node,omitempty"`
+	Nodes     []string      `json:"nodes,omitempty"`
+	Status    rpc.Status    `json:"status,omitempty"`
+	OK        bool          `json:"ok,omitempty"`
+	Outcome   Outcome       `json:"outcome,omitempty"`
+	Message   string        `json:"message,omitempty"`
+	Attempt   int           `json:"attempt,omitempty"`
+	AnyOne    bool          `json:"any_one,omitempty"`
+	BatchSize int           `json:"batch_size,omitempty"`
+	FailOK    bool          `json:"fail_ok,omitempty"`
+	NoOp      bool          `json:"noop,omitempty"`
+	Resources int           `json:"resources,omitempty"`
+	Changed   int           `json:"changed,omitempty"`
+	Unchanged int           `json:"unchanged,omitempty"`
+	Failed    int           `json:"failed,omitempty"`
+	NoAnswer  int           `json:"no_answer,omitempty"`
+	Summary   string        `json:"summary,omitempty"`
+	Elapsed   time.Duration `json:"elapsed_ns,omitempty"`
+}
