@@ -40,6 +40,10 @@ type Options struct {
 	Events func(Event)
 	// Clock is for tests; nil = time.Now.
 	Clock func() time.Time
+	// Stop, when closed, stops the run gracefully: nothing new starts and
+	// nothing is retried, while calls in flight finish (or time out) and
+	// are reported. Cancelling ctx instead aborts the calls in flight.
+	Stop <-chan struct{}
 }
 
 // Outcome of a resource instance or of the run.
@@ -141,7 +145,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, reg resources.Registry, flee
 			}
 		}
 	}
-	rep.Cancelled = ctx.Err() != nil
+	rep.Cancelled = w.stopped(ctx)
 	if rep.Cancelled {
 		rep.Outcome = OutcomeFailed
 	}
@@ -211,7 +215,7 @@ func (w *walker) walk(ctx context.Context) {
 					break
 				}
 			}
-			if blocked == "" && ready && ctx.Err() != nil {
+			if blocked == "" && ready && w.stopped(ctx) {
 				blocked = "skipped: the run was interrupted before it started"
 			}
 			if blocked == "" && ready && stopNew {
@@ -268,6 +272,19 @@ func (w *walker) walk(ctx context.Context) {
 	for _, r := range w.cat.Resources {
 		w.report.Resources = append(w.report.Resources, outcome[r.Addr])
 		w.report.byAddr[r.Addr] = outcome[r.Addr]
+	}
+}
+
+// stopped reports whether the run was interrupted (gracefully or not).
+func (w *walker) stopped(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	select {
+	case <-w.o.Stop:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -406,7 +423,7 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 				failing = []string{"(none answered)"}
 			}
 		}
-		if len(failing) == 0 || ctx.Err() != nil || !r.Retry.Enabled() {
+		if len(failing) == 0 || w.stopped(ctx) || !r.Retry.Enabled() {
 			break
 		}
 		if r.Retry.Attempts > 0 && attempt >= r.Retry.Attempts {
@@ -421,8 +438,9 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 		select {
 		case <-time.After(r.Retry.Interval):
 		case <-ctx.Done():
+		case <-w.o.Stop:
 		}
-		if ctx.Err() != nil {
+		if w.stopped(ctx) {
 			break
 		}
 		if !r.AnyOne {
@@ -469,7 +487,7 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 	default:
 		rr.Outcome = OutcomeOK
 	}
-	if ctx.Err() != nil && rr.Outcome == OutcomeOK && len(final) < len(targets) && !r.AnyOne {
+	if w.stopped(ctx) && rr.Outcome == OutcomeOK && len(final) < len(targets) && !r.AnyOne {
 		rr.Outcome, rr.Reason = OutcomeFailed, "interrupted"
 	}
 	w.emit(Event{Type: EventResourceEnd, Resource: r.Addr, Outcome: rr.Outcome, Message: rr.Reason, Elapsed: rr.Elapsed, FailOK: r.FailOK,
