@@ -87,6 +87,7 @@ func Builtin() Registry {
 func builtin() []*Type {
 	return []*Type{
 		genericRPC(),
+		nrpeCheck(),
 		rpcutilPing(),
 	}
 }

@@ -1,0 +1,57 @@
+package resources
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/orch-fleet/orch/rpc"
+)
+
+// nrpeCheck is nrpe_check: a Nagios check defined on each target node must
+// return an accepted exit code (by default only OK). Usually combined with
+// retry { timeout, interval } to wait until a check passes.
+func nrpeCheck() *Type {
+	return &Type{
+		Name:        "nrpe_check",
+		Description: "Run an NRPE check command on the targets; success is an accepted Nagios exit code.",
+		Agent:       "nrpe",
+		Args: []Arg{
+			{Name: "command", Type: cty.String, Required: true, Description: "the check command defined on the nodes, e.g. check_load"},
+			{Name: "ok_codes", Type: cty.List(cty.Number), Default: cty.ListVal([]cty.Value{cty.NumberIntVal(0)}),
+				Description: "exit codes that count as success: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"},
+		},
+		Request: func(args map[string]any) (Request, error) {
+			cmd, _ := args["command"].(string)
+			if cmd == "" {
+				return Request{}, fmt.Errorf("nrpe_check needs command")
+			}
+			return Request{Agent: "nrpe", Action: "run", Input: map[string]any{"command": cmd}}, nil
+		},
+		Check: func(args map[string]any, reply *rpc.Reply) error {
+			var d struct {
+				ExitCode int    `json:"exitcode"`
+				Status   string `json:"status"`
+				Output   string `json:"output"`
+			}
+			if err := json.Unmarshal(reply.Data, &d); err != nil {
+				return fmt.Errorf("unreadable nrpe reply: %v", err)
+			}
+			ok := []int{0}
+			if l, isList := args["ok_codes"].([]any); isList {
+				ok = ok[:0]
+				for _, v := range l {
+					if f, isNum := v.(float64); isNum {
+						ok = append(ok, int(f))
+					}
+				}
+			}
+			if slices.Contains(ok, d.ExitCode) {
+				return nil
+			}
+			return fmt.Errorf("%s (exit %d): %s", d.Status, d.ExitCode, d.Output)
+		},
+	}
+}
