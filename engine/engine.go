@@ -8,6 +8,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -31,9 +32,12 @@ type Fleet interface {
 
 // Options tune a run.
 type Options struct {
-	Parallelism    int           // resource instances in flight at once; 0 = 10
-	FailFast       bool          // start nothing new after the first failure
-	NoOp           bool          // plan: providers report what they would change
+	Parallelism int  // resource instances in flight at once; 0 = 10
+	FailFast    bool // start nothing new after the first failure
+	// NoOp is plan mode: calls carry the no-op flag so providers report what
+	// they would change; nothing is retried and a failure does not skip the
+	// resources after it (the plan shows every step).
+	NoOp           bool
 	DefaultTimeout time.Duration // per call when the resource sets none; 0 = 60s
 	// Events receives every event, from several goroutines but never
 	// concurrently (the engine serialises the calls).
@@ -58,16 +62,16 @@ const (
 
 // NodeResult is one node's result for a resource instance.
 type NodeResult struct {
-	Identity string        `json:"identity"`
-	Status   rpc.Status    `json:"status"` // "" when the node did not answer
-	OK       bool          `json:"ok"`     // answered ok and passed the checks
-	Changed  bool          `json:"changed"`
-	Message  string        `json:"message,omitempty"`
-	Data     []byte        `json:"data,omitempty"`
-	Attempt  int           `json:"attempt"`
-	Elapsed  time.Duration `json:"elapsed_ns"`
-	Reply    *rpc.Reply    `json:"-"`
-	NoAnswer bool          `json:"no_answer,omitempty"`
+	Identity string          `json:"identity"`
+	Status   rpc.Status      `json:"status"` // "" when the node did not answer
+	OK       bool            `json:"ok"`     // answered ok and passed the checks
+	Changed  bool            `json:"changed"`
+	Message  string          `json:"message,omitempty"`
+	Data     json.RawMessage `json:"data,omitempty"`
+	Attempt  int             `json:"attempt"`
+	Elapsed  time.Duration   `json:"elapsed_ns"`
+	Reply    *rpc.Reply      `json:"-"`
+	NoAnswer bool            `json:"no_answer,omitempty"`
 }
 
 // ResourceReport is the result of one resource instance.
@@ -208,6 +212,9 @@ func (w *walker) walk(ctx context.Context) {
 					ready = false
 				case outcome[d].Outcome == OutcomeSkipped:
 					blocked = fmt.Sprintf("skipped: %s was skipped", d)
+				case w.o.NoOp:
+					// A plan shows every step, also those after one that
+					// would fail now (a check that is not yet passing).
 				case outcome[d].Outcome == OutcomeFailed && !outcome[d].FailOK:
 					blocked = fmt.Sprintf("skipped: %s failed", d)
 				}
@@ -423,7 +430,7 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 				failing = []string{"(none answered)"}
 			}
 		}
-		if len(failing) == 0 || w.stopped(ctx) || !r.Retry.Enabled() {
+		if len(failing) == 0 || w.stopped(ctx) || !r.Retry.Enabled() || w.o.NoOp {
 			break
 		}
 		if r.Retry.Attempts > 0 && attempt >= r.Retry.Attempts {
@@ -488,7 +495,13 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 		rr.Outcome = OutcomeOK
 	}
 	if w.stopped(ctx) && rr.Outcome == OutcomeOK && len(final) < len(targets) && !r.AnyOne {
-		rr.Outcome, rr.Reason = OutcomeFailed, "interrupted"
+		var notStarted []string
+		for _, id := range targets {
+			if final[id] == nil {
+				notStarted = append(notStarted, id)
+			}
+		}
+		rr.Outcome, rr.Reason = OutcomeFailed, fmt.Sprintf("interrupted: %d of %d node(s) not started: %s", len(notStarted), len(targets), strings.Join(notStarted, ", "))
 	}
 	w.emit(Event{Type: EventResourceEnd, Resource: r.Addr, Outcome: rr.Outcome, Message: rr.Reason, Elapsed: rr.Elapsed, FailOK: r.FailOK,
 		Changed: rr.Changed, Unchanged: rr.Unchanged, Failed: rr.Failed, NoAnswer: rr.NoAnswer, Attempt: rr.Attempts})
@@ -521,34 +534,63 @@ func (w *walker) attempt(ctx context.Context, r *catalog.Resource, t *resources.
 		nr := judge(rep)
 		w.emit(Event{Type: EventNodeResult, Resource: r.Addr, Node: rep.Identity, Status: rep.Status, OK: nr.OK, Changed: boolInt(rep.Changed), Message: nr.Message, Attempt: attempt, Elapsed: rep.Elapsed})
 	}
-	var res *rpc.CallResult
-	var err error
+	call.Accept = func(rep *rpc.Reply) bool { return judge(rep).OK }
 	if r.AnyOne {
-		res, err = w.fleet.CallAnyOne(ctx, call)
-	} else {
-		res, err = w.fleet.Call(ctx, call)
+		return w.collect(r, nodes, attempt, judge)(w.fleet.CallAnyOne(ctx, call))
 	}
-	if err != nil {
-		var out []*NodeResult
-		status := rpc.StatusInternalError
-		var se *rpc.StatusError
-		if errors.As(err, &se) {
-			status = se.Status
+	// Batches are walked here rather than in the client so that a graceful
+	// stop takes effect between batches: a batch in flight always finishes
+	// and is reported, the next one never starts.
+	size := r.BatchSize
+	if size <= 0 || size > len(nodes) {
+		size = len(nodes)
+	}
+	call.BatchSize, call.BatchSleep = 0, 0
+	var out []*NodeResult
+	for i := 0; i < len(nodes); i += size {
+		if i > 0 {
+			if r.BatchSleep > 0 {
+				select {
+				case <-time.After(r.BatchSleep):
+				case <-ctx.Done():
+				case <-w.o.Stop:
+				}
+			}
+			if w.stopped(ctx) {
+				break
+			}
 		}
-		for _, n := range nodes {
-			out = append(out, &NodeResult{Identity: n, Status: status, Message: err.Error(), Attempt: attempt})
+		call.Targets = nodes[i:min(i+size, len(nodes))]
+		out = append(out, w.collect(r, call.Targets, attempt, judge)(w.fleet.Call(ctx, call))...)
+	}
+	return out
+}
+
+// collect turns a call's result (or error) into node results.
+func (w *walker) collect(r *catalog.Resource, nodes []string, attempt int, judge func(*rpc.Reply) *NodeResult) func(*rpc.CallResult, error) []*NodeResult {
+	return func(res *rpc.CallResult, err error) []*NodeResult {
+		var out []*NodeResult
+		if err != nil {
+			status := rpc.StatusInternalError
+			var se *rpc.StatusError
+			if errors.As(err, &se) {
+				status = se.Status
+			}
+			for _, n := range nodes {
+				out = append(out, &NodeResult{Identity: n, Status: status, Message: err.Error(), Attempt: attempt})
+				w.emit(Event{Type: EventNodeResult, Resource: r.Addr, Node: n, Status: status, Message: err.Error(), Attempt: attempt})
+			}
+			return out
+		}
+		for _, rep := range res.Replies {
+			out = append(out, judge(rep))
+		}
+		for _, m := range res.Missing {
+			out = append(out, &NodeResult{Identity: m, NoAnswer: true, Message: "no answer", Attempt: attempt})
+			w.emit(Event{Type: EventNodeResult, Resource: r.Addr, Node: m, Message: "no answer", Attempt: attempt})
 		}
 		return out
 	}
-	var out []*NodeResult
-	for _, rep := range res.Replies {
-		out = append(out, judge(rep))
-	}
-	for _, m := range res.Missing {
-		out = append(out, &NodeResult{Identity: m, NoAnswer: true, Message: "no answer", Attempt: attempt})
-		w.emit(Event{Type: EventNodeResult, Resource: r.Addr, Node: m, Message: "no answer", Attempt: attempt})
-	}
-	return out
 }
 
 func boolInt(b bool) int {

@@ -272,7 +272,7 @@ func (c *Client) CallAnyOne(ctx context.Context, r CallRequest) (*CallResult, er
 		}
 		res.Replies = append(res.Replies, replies...)
 		res.Missing = append(res.Missing, missing...)
-		if len(replies) == 1 && replies[0].OK() {
+		if len(replies) == 1 && replies[0].OK() && (r.Accept == nil || r.Accept(replies[0])) {
 			break
 		}
 	}

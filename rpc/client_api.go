@@ -70,6 +70,10 @@ type CallRequest struct {
 	// OnReply, when set, is called for each reply as it arrives (from the
 	// goroutine collecting replies; it must not block for long).
 	OnReply func(*Reply)
+	// Accept, for CallAnyOne, says whether a reply ends the failover; nil
+	// accepts any ok reply. The engine uses it to fail over when a resource
+	// type's own check rejects a node's ok reply.
+	Accept func(*Reply) bool
 }
 
 // CallResult is the outcome of a call over a set of nodes.

@@ -22,6 +22,37 @@ import (
 // returns the env for orch commands and a stop function per node.
 func testFleet(t *testing.T, nodes map[string]string) (func(args ...string) (int, string, string), map[string]func(), string) {
 	t.Helper()
+	f := startFleet(t, nodes, nil)
+	return f.orch, f.stops, f.url
+}
+
+// fleet is a test fleet: a broker, in-process nodes and a client key.
+type fleet struct {
+	url     string
+	keyFile string
+	dir     string
+	stops   map[string]func()
+	// orch runs an orch command in-process against the fleet.
+	orch func(args ...string) (int, string, string)
+}
+
+// env returns an env for orch commands against the fleet.
+func (f *fleet) env(out, errb *bytes.Buffer, signals <-chan os.Signal) *env {
+	return &env{stdout: out, stderr: errb, signals: signals, getenv: func(k string) string {
+		switch k {
+		case "ORCH_SERVER":
+			return f.url
+		case "ORCH_KEY":
+			return f.keyFile
+		}
+		return ""
+	}}
+}
+
+// startFleet starts the nodes (identity -> cluster fact); extra, when set,
+// returns more node config for an identity (provider blocks).
+func startFleet(t *testing.T, nodes map[string]string, extra func(id string) string) *fleet {
+	t.Helper()
 	s := natstest.Start(t)
 	dir := t.TempDir()
 	kp, _ := nkeys.CreateUser()
@@ -35,6 +66,9 @@ func testFleet(t *testing.T, nodes map[string]string) (func(args ...string) (int
 	for id, cluster := range nodes {
 		cfgPath := filepath.Join(dir, id+".hcl")
 		cfg := fmt.Sprintf("identity = %q\nservers = [%q]\ndata_dir = %q\nfacts = { cluster = %q }\nclient \"t\" { key = %q }\n", id, natstest.URL(s), filepath.Join(dir, id), cluster, pub)
+		if extra != nil {
+			cfg += extra(id)
+		}
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -53,20 +87,13 @@ func testFleet(t *testing.T, nodes map[string]string) (func(args ...string) (int
 		stops[id] = stop
 		t.Cleanup(stop)
 	}
+	f := &fleet{url: natstest.URL(s), keyFile: keyFile, dir: dir, stops: stops}
 	run1 := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
-		e := &env{stdout: &out, stderr: &errb, getenv: func(k string) string {
-			switch k {
-			case "ORCH_SERVER":
-				return natstest.URL(s)
-			case "ORCH_KEY":
-				return keyFile
-			}
-			return ""
-		}}
-		code := run(context.Background(), e, args)
+		code := run(context.Background(), f.env(&out, &errb, nil), args)
 		return code, out.String(), errb.String()
 	}
+	f.orch = run1
 	// Wait until every node is registered.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -79,7 +106,7 @@ func testFleet(t *testing.T, nodes map[string]string) (func(args ...string) (int
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return run1, stops, natstest.URL(s)
+	return f
 }
 
 // natsConn connects to the test fleet's broker.

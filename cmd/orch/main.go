@@ -52,6 +52,8 @@ func commands() map[string]command {
 		"graph":    {"print a playbook's dependency graph as DOT", runGraph},
 		"catalog":  {"print a playbook's compiled catalog as JSON", runCatalog},
 		"fmt":      {"format playbook files canonically", runFmt},
+		"apply":    {"apply a playbook to the fleet", runApply},
+		"plan":     {"show what apply would do, changing nothing", runPlan},
 		// commands are added here, one line each, by the files that define them
 	}
 }
