@@ -293,17 +293,24 @@ func (p *program) catalog(ev *evaluation) (*Catalog, hcl.Diagnostics) {
 		nodes[in.addr] = n
 		g.AddNode(n)
 	}
+	// Instances by scope and decl key, so that each reference costs the
+	// instances it names rather than a scan of the whole playbook.
+	type declRef struct {
+		scope *scope
+		key   string
+	}
+	byDecl := map[declRef][]*instance{}
+	for _, in := range ev.insts {
+		k := declRef{in.scope, in.decl.key()}
+		byDecl[k] = append(byDecl[k], in)
+	}
 	deps := map[string]map[string]bool{}
 	for _, in := range ev.insts {
 		deps[in.addr] = map[string]bool{}
 		for _, dk := range in.declDeps {
-			prefix := in.scope.prefix + dk
-			for _, other := range ev.insts {
-				if other.scope == in.scope && other.decl.key() == dk {
-					deps[in.addr][other.addr] = true
-				}
+			for _, other := range byDecl[declRef{in.scope, dk}] {
+				deps[in.addr][other.addr] = true
 			}
-			_ = prefix
 		}
 		for _, pref := range in.afterPref {
 			for _, other := range ev.insts {

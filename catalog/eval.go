@@ -69,7 +69,12 @@ func (s *scope) addDiags(d hcl.Diagnostics) { *s.diags = append(*s.diags, d...) 
 func (s *scope) nodeAddr(name string) string { return s.prefix + "nodes." + name }
 
 // ctx builds the evaluation context of the scope.
-func (s *scope) ctx() *hcl.EvalContext {
+func (s *scope) ctx() *hcl.EvalContext { return s.ctxFor(nil) }
+
+// ctxFor is ctx holding only the resources r refers to, so that evaluating
+// each resource costs what it references, not the size of the playbook.
+// A nil r holds every resource.
+func (s *scope) ctxFor(r *refs) *hcl.EvalContext {
 	nodes := map[string]cty.Value{}
 	for _, n := range s.mod.nodes {
 		nodes[n.name] = s.nodeVals[s.nodeAddr(n.name)]
@@ -80,12 +85,23 @@ func (s *scope) ctx() *hcl.EvalContext {
 		"nodes": cty.ObjectVal(nodes),
 	}
 	byType := map[string]map[string]cty.Value{}
-	for key, v := range s.resVals {
+	add := func(key string, v cty.Value) {
 		t, n, _ := strings.Cut(key, ".")
 		if byType[t] == nil {
 			byType[t] = map[string]cty.Value{}
 		}
 		byType[t][n] = v
+	}
+	if r == nil {
+		for key, v := range s.resVals {
+			add(key, v)
+		}
+	} else {
+		for key := range r.decls {
+			if v, ok := s.resVals[key]; ok {
+				add(key, v)
+			}
+		}
 	}
 	for t, m := range byType {
 		vars[t] = cty.ObjectVal(m)
@@ -187,10 +203,7 @@ func (s *scope) collectRefs(r *refs, travs []hcl.Traversal, self string, allowRe
 			}
 			r.modules[attr] = true
 		default:
-			isType := false
-			for _, d := range s.mod.resources {
-				isType = isType || d.typeName == root
-			}
+			isType := s.mod.resTypes[root]
 			if attr == "" || !isType {
 				if _, ok := s.funcs[root]; ok {
 					continue
@@ -208,11 +221,7 @@ func (s *scope) collectRefs(r *refs, travs []hcl.Traversal, self string, allowRe
 				continue
 			}
 			key := root + "." + attr
-			found := false
-			for _, d := range s.mod.resources {
-				found = found || d.key() == key
-			}
-			if !found {
+			if s.mod.resByKey[key] == nil {
 				var names []string
 				for _, d := range s.mod.resources {
 					names = append(names, d.key())
@@ -491,7 +500,7 @@ func (k instKey) child(ctx *hcl.EvalContext) *hcl.EvalContext {
 
 // evalDecl expands and evaluates one resource decl.
 func (s *scope) evalDecl(d *resourceDecl, r *refs) {
-	ctx := s.ctx()
+	ctx := s.ctxFor(r)
 	keys, ok := s.instanceKeys(d.meta["for_each"], d.meta["count"], ctx)
 	if !ok {
 		return

@@ -67,6 +67,8 @@ type module struct {
 	locals    []*hcl.Attribute
 	nodes     []*nodesDecl
 	resources []*resourceDecl
+	resByKey  map[string]*resourceDecl // "type.name" -> first decl of that key
+	resTypes  map[string]bool          // resource types used in this module
 	calls     []*moduleCall
 }
 
@@ -207,6 +209,13 @@ func (ps *parser) parseBlock(m *module, b *hcl.Block) hcl.Diagnostics {
 		diags = append(diags, d...)
 		if r != nil {
 			m.resources = append(m.resources, r)
+			if m.resByKey == nil {
+				m.resByKey, m.resTypes = map[string]*resourceDecl{}, map[string]bool{}
+			}
+			m.resTypes[r.typeName] = true
+			if _, dup := m.resByKey[r.key()]; !dup {
+				m.resByKey[r.key()] = r
+			}
 		}
 	case "module":
 		c, d := ps.parseModuleCall(m, b)
