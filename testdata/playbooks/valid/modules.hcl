@@ -7,7 +7,7 @@ variable "cluster" {
   }
 }
 variable "checks" {
-  type = map(object({ command = string, warn = optional(number, 80) }))
+  type    = map(object({ command = string, warn = optional(number, 80) }))
   default = { load = { command = "check_load" } }
 }
 lock = "webapp-${var.cluster}"
@@ -19,7 +19,7 @@ nodes "web" {
   min  = 1
 }
 nodes "lb" {
-  agent = "rpcutil"
+  agent    = "rpcutil"
   identity = ["/lb/"]
 }
 resource "rpcutil_ping" "all" {
@@ -39,12 +39,12 @@ resource "rpc" "check" {
   depends_on = [rpcutil_ping.all]
 }
 module "rot" {
-  source  = "./mod"
-  servers = nodes.web
+  source     = "./mod"
+  servers    = nodes.web
   depends_on = [rpc.check]
 }
 resource "rpc" "after" {
-  agent  = "rpcutil"
-  action = "ping"
+  agent      = "rpcutil"
+  action     = "ping"
   depends_on = [module.rot]
 }

@@ -6,7 +6,7 @@ resource "rpc" "out" {
   inputs  = { fact = "x" }
 }
 resource "rpcutil_ping" "back" {
-  count = 2
-  targets = var.servers
+  count      = 2
+  targets    = var.servers
   depends_on = [rpc.out]
 }

@@ -1,0 +1,23 @@
+package catalog_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/orch-fleet/orch/catalog"
+)
+
+// TestFunctionsDocumented keeps docs/playbooks.md's function table in step
+// with the functions playbooks can call.
+func TestFunctionsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/playbooks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range catalog.FunctionNames() {
+		if !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("function %s is not documented in docs/playbooks.md", name)
+		}
+	}
+}
