@@ -1,0 +1,400 @@
+// Package orch is the Go SDK of orch: it gives Go programs what HCL gives
+// playbooks, plus the data. Connect to the fleet, discover nodes with
+// filters, call any agent action on a set of nodes (batched, any-one, with
+// retries) and branch on every node's reply, status and timing; or load and
+// apply a playbook with an event callback.
+//
+//	fleet, err := orch.Connect(ctx, orch.Options{Servers: []string{"nats://127.0.0.1:4222"}, KeyFile: "client.nk"})
+//	...
+//	defer fleet.Close()
+//	res, err := fleet.Call(ctx, orch.Call{Agent: "nrpe", Action: "run",
+//		Input:  map[string]any{"command": "check_load"},
+//		Filter: orch.Filter{Facts: orch.Facts("cluster=alfa")},
+//		Retry:  orch.Retry{Timeout: 100 * time.Second, Interval: 5 * time.Second},
+//		Check:  orch.NagiosOK})
+//	for _, id := range res.Failed() { ... }
+//
+// docs/sdk.md introduces it; examples/webapp/deploy.go is a complete
+// program.
+package orch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/orch-fleet/orch/catalog"
+	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/engine"
+	"github.com/orch-fleet/orch/providers/builtin"
+	"github.com/orch-fleet/orch/resources"
+	"github.com/orch-fleet/orch/rpc"
+)
+
+// Types shared with the packages below, so that SDK users need import only
+// this one.
+type (
+	// Filter selects nodes: facts, classes, agents, identities.
+	Filter = rpc.Filter
+	// FactFilter is one fact condition of a Filter.
+	FactFilter = rpc.FactFilter
+	// Reply is one node's answer: Identity, Status, Message, Data (the
+	// action's JSON output), Changed, Elapsed.
+	Reply = rpc.Reply
+	// Status is a reply's status code.
+	Status = rpc.Status
+	// Event is one thing that happened in a playbook run.
+	Event = engine.Event
+	// Report is the result of a playbook run.
+	Report = engine.Report
+)
+
+// Options say how to reach the fleet.
+type Options struct {
+	// Servers are broker URLs; default nats://127.0.0.1:4222.
+	Servers []string
+	// KeyFile is the client's nkey seed file (orch keygen); nodes must trust
+	// its public key.
+	KeyFile string
+	// Collective is the subject prefix; default "orch".
+	Collective string
+	// Name identifies the caller in node audit logs; default "orch-sdk".
+	Name string
+	// Discovery is "registry", "broadcast" or "" (registry when it exists).
+	Discovery string
+	// NATSOptions are passed to the NATS connection (credentials, TLS).
+	NATSOptions []nats.Option
+}
+
+// Fleet is a connection to the fleet. It is safe for concurrent use.
+type Fleet struct {
+	nc     *nats.Conn
+	client *rpc.Client
+	o      Options
+}
+
+// Connect opens a connection to the fleet.
+func Connect(ctx context.Context, o Options) (*Fleet, error) {
+	if len(o.Servers) == 0 {
+		o.Servers = []string{nats.DefaultURL}
+	}
+	if o.Collective == "" {
+		o.Collective = rpc.DefaultCollective
+	}
+	if o.Name == "" {
+		o.Name = "orch-sdk"
+	}
+	if o.KeyFile == "" {
+		return nil, errors.New("orch: Options.KeyFile is required (orch keygen --out FILE creates one)")
+	}
+	key, err := rpc.LoadKey(o.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("orch: loading the client key: %w", err)
+	}
+	nc, err := rpc.Connect(ctx, o.Servers, o.Name, o.NATSOptions...)
+	if err != nil {
+		return nil, fmt.Errorf("orch: connecting to %s: %w", strings.Join(o.Servers, ","), err)
+	}
+	cl := rpc.NewClient(nc, key, rpc.ClientOptions{Collective: o.Collective, Name: o.Name})
+	cl.SetSchemas(builtinSchema)
+	return &Fleet{nc: nc, client: cl, o: o}, nil
+}
+
+func builtinSchema(agent string) *ddl.Agent {
+	if s, ok := builtin.Lookup(agent); ok && s.Schema != nil {
+		return s.Schema()
+	}
+	return nil
+}
+
+// Close closes the connection.
+func (f *Fleet) Close() { f.nc.Close() }
+
+// Facts parses fact conditions such as "cluster=alfa", "cpus>=4" or
+// "role=/^web/" for a Filter; it panics on a malformed one, which is a
+// programming error (use rpc.ParseFactFilter for user input).
+func Facts(conds ...string) []FactFilter {
+	out := make([]FactFilter, 0, len(conds))
+	for _, c := range conds {
+		ff, err := rpc.ParseFactFilter(c)
+		if err != nil {
+			panic(fmt.Sprintf("orch.Facts(%q): %v", c, err))
+		}
+		out = append(out, ff)
+	}
+	return out
+}
+
+// Discover returns the identities of the nodes the filter selects, sorted.
+func (f *Fleet) Discover(ctx context.Context, filter Filter) ([]string, error) {
+	nodes, err := f.client.Discover(ctx, filter, rpc.DiscoverOptions{Method: f.o.Discovery})
+	if err != nil {
+		return nil, fmt.Errorf("orch: discovering %s: %w", filter.String(), err)
+	}
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.Identity
+	}
+	return ids, nil
+}
+
+// Retry says how Call retries the nodes still failing. Zero: no retry.
+type Retry struct {
+	Attempts int           // total attempts including the first; 0 = bounded by Timeout
+	Interval time.Duration // between attempts; default 5s
+	Timeout  time.Duration // stop retrying this long after the first attempt
+}
+
+// Call is one agent action on a set of nodes.
+type Call struct {
+	Agent  string
+	Action string
+	Input  map[string]any
+	// Nodes are the identities to call. When empty, Filter is discovered
+	// first; when both are empty, every node serving Agent.
+	Nodes  []string
+	Filter Filter
+	// Timeout bounds the wait for each batch's replies; default 60s.
+	Timeout    time.Duration
+	BatchSize  int           // call at most this many nodes at a time; 0 = all
+	BatchSleep time.Duration // pause between batches
+	// AnyOne calls exactly one node, trying the next on failure.
+	AnyOne bool
+	Retry  Retry
+	// NoOp asks providers what they would change, changing nothing.
+	NoOp bool
+	// Check judges each ok reply; an error fails the node with its message
+	// (and, with AnyOne, tries the next node). Nil accepts every ok reply.
+	Check func(*Reply) error
+}
+
+// NodeResult is one node's final result of a Call.
+type NodeResult struct {
+	Identity string
+	// Reply is the node's last reply; nil when it never answered.
+	Reply *Reply
+	// OK: it answered ok and passed Check.
+	OK bool
+	// Err says why the node failed ("" when OK).
+	Err      string
+	Attempts int
+}
+
+// Result is the outcome of a Call: every targeted node's final result.
+type Result struct {
+	Nodes   map[string]*NodeResult
+	Elapsed time.Duration
+	anyOne  bool
+}
+
+// sorted returns the identities whose result satisfies keep.
+func (r *Result) sorted(keep func(*NodeResult) bool) []string {
+	var out []string
+	for id, nr := range r.Nodes {
+		if keep(nr) {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Succeeded returns the nodes that answered ok and passed the check.
+func (r *Result) Succeeded() []string { return r.sorted(func(n *NodeResult) bool { return n.OK }) }
+
+// Failed returns the nodes that answered but failed, or never answered.
+func (r *Result) Failed() []string { return r.sorted(func(n *NodeResult) bool { return !n.OK }) }
+
+// NoAnswer returns the nodes that never answered.
+func (r *Result) NoAnswer() []string {
+	return r.sorted(func(n *NodeResult) bool { return n.Reply == nil && !n.OK })
+}
+
+// OK reports whether the call succeeded: every node (with AnyOne: one).
+func (r *Result) OK() bool {
+	if len(r.Nodes) == 0 {
+		return false
+	}
+	return len(r.Failed()) == 0 || r.anyOne && len(r.Succeeded()) > 0
+}
+
+// Decode unmarshals a node's reply data into v.
+func (r *Result) Decode(identity string, v any) error {
+	nr := r.Nodes[identity]
+	if nr == nil || nr.Reply == nil {
+		return fmt.Errorf("orch: no reply from %s", identity)
+	}
+	return json.Unmarshal(nr.Reply.Data, v)
+}
+
+// Call runs the action on the nodes and returns every node's result. The
+// error is for calls that could not be made at all (bad input, discovery
+// failed); nodes that fail are in the result.
+func (f *Fleet) Call(ctx context.Context, c Call) (*Result, error) {
+	start := time.Now()
+	nodes := c.Nodes
+	if len(nodes) == 0 {
+		filter := c.Filter
+		if filter.Empty() {
+			filter = Filter{Agents: []string{c.Agent}}
+		}
+		var err error
+		if nodes, err = f.Discover(ctx, filter); err != nil {
+			return nil, err
+		}
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 60 * time.Second
+	}
+	if c.Retry.Interval <= 0 {
+		c.Retry.Interval = 5 * time.Second
+	}
+	res := &Result{Nodes: map[string]*NodeResult{}, anyOne: c.AnyOne}
+	for _, id := range nodes {
+		res.Nodes[id] = &NodeResult{Identity: id, Err: "not called"}
+	}
+	judge := func(rep *Reply) error {
+		if !rep.OK() {
+			return fmt.Errorf("%s: %s", rep.Status, rep.Message)
+		}
+		if c.Check != nil {
+			return c.Check(rep)
+		}
+		return nil
+	}
+	remaining := nodes
+	for attempt := 1; len(remaining) > 0; attempt++ {
+		req := rpc.CallRequest{Agent: c.Agent, Action: c.Action, Input: c.Input, Targets: remaining, Timeout: c.Timeout,
+			BatchSize: c.BatchSize, BatchSleep: c.BatchSleep, NoOp: c.NoOp,
+			Accept: func(rep *Reply) bool { return judge(rep) == nil }}
+		var cr *rpc.CallResult
+		var err error
+		if c.AnyOne {
+			cr, err = f.client.CallAnyOne(ctx, req)
+		} else {
+			cr, err = f.client.Call(ctx, req)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("orch: calling %s.%s: %w", c.Agent, c.Action, err)
+		}
+		var failing []string
+		for _, rep := range cr.Replies {
+			nr := res.Nodes[rep.Identity]
+			if nr == nil {
+				continue
+			}
+			nr.Reply, nr.Attempts, nr.OK, nr.Err = rep, attempt, true, ""
+			if err := judge(rep); err != nil {
+				nr.OK, nr.Err = false, err.Error()
+				failing = append(failing, rep.Identity)
+			}
+		}
+		for _, id := range cr.Missing {
+			nr := res.Nodes[id]
+			nr.Reply, nr.Attempts, nr.OK, nr.Err = nil, attempt, false, "no answer"
+			failing = append(failing, id)
+		}
+		if c.AnyOne {
+			if len(res.Succeeded()) > 0 {
+				break
+			}
+			failing = remaining
+		}
+		sort.Strings(failing)
+		remaining = failing
+		if len(remaining) == 0 || (c.Retry.Attempts <= 1 && c.Retry.Timeout <= 0) ||
+			(c.Retry.Attempts > 0 && attempt >= c.Retry.Attempts) ||
+			(c.Retry.Timeout > 0 && time.Since(start)+c.Retry.Interval > c.Retry.Timeout) {
+			break
+		}
+		select {
+		case <-time.After(c.Retry.Interval):
+		case <-ctx.Done():
+			res.Elapsed = time.Since(start)
+			return res, ctx.Err()
+		}
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// NagiosOK is a Check for nrpe run replies: it accepts only exit code 0.
+func NagiosOK(rep *Reply) error {
+	var d struct {
+		ExitCode int    `json:"exitcode"`
+		Status   string `json:"status"`
+		Output   string `json:"output"`
+	}
+	if err := json.Unmarshal(rep.Data, &d); err != nil {
+		return fmt.Errorf("unreadable nrpe reply: %w", err)
+	}
+	if d.ExitCode != 0 {
+		return fmt.Errorf("%s (exit %d): %s", d.Status, d.ExitCode, d.Output)
+	}
+	return nil
+}
+
+// ApplyOptions tune Apply.
+type ApplyOptions struct {
+	// Vars are variable values as "NAME=VALUE", as -var takes them.
+	Vars []string
+	// VarFiles are -var-file paths.
+	VarFiles []string
+	// Parallelism bounds the resource instances in flight; default 10.
+	Parallelism int
+	FailFast    bool
+	// NoOp plans instead of applying.
+	NoOp bool
+	// Lock names a run lock to hold for the run ("" = the playbook's).
+	Lock string
+	// OnEvent receives every event of the run, serialised.
+	OnEvent func(Event)
+	// Stop, when closed, stops the run gracefully.
+	Stop <-chan struct{}
+}
+
+// PlaybookError is returned when a playbook does not compile; Diagnostics
+// holds every problem with its position.
+type PlaybookError struct {
+	Path        string
+	Diagnostics []string
+}
+
+func (e *PlaybookError) Error() string {
+	return fmt.Sprintf("orch: playbook %s is invalid: %s", e.Path, strings.Join(e.Diagnostics, "; "))
+}
+
+// Apply compiles the playbook at path and applies it to the fleet. The
+// report holds every node's result; its Outcome says whether the run
+// succeeded. The error is for runs that could not start (an invalid
+// playbook is a *PlaybookError, a held lock wraps engine.ErrLockHeld).
+func (f *Fleet) Apply(ctx context.Context, path string, o ApplyOptions) (*Report, error) {
+	cat, diags := catalog.Load(path, resources.Builtin(), catalog.LoadOptions{Vars: o.Vars, VarFiles: o.VarFiles})
+	if diags.HasErrors() {
+		pe := &PlaybookError{Path: path}
+		for _, d := range diags {
+			pe.Diagnostics = append(pe.Diagnostics, d.Error())
+		}
+		return nil, pe
+	}
+	lock := cat.Lock
+	if o.Lock != "" {
+		lock = o.Lock
+	}
+	if lock != "" && !o.NoOp {
+		release, err := engine.AcquireLock(ctx, f.nc, f.o.Collective, lock, f.o.Name)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
+	return engine.Run(ctx, cat, resources.Builtin(), engine.NewFleet(f.client, rpc.DiscoverOptions{Method: f.o.Discovery}), engine.Options{
+		Parallelism: o.Parallelism, FailFast: o.FailFast, NoOp: o.NoOp, Events: o.OnEvent, Stop: o.Stop,
+	})
+}
