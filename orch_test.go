@@ -55,6 +55,13 @@ func startFleet(dir string) (func(), error) {
 	os.Setenv("ORCH_KEY", keyFile)
 	ctx, cancel := context.WithCancel(context.Background())
 	var done []chan struct{}
+	stop := func() {
+		cancel()
+		for _, ch := range done {
+			<-ch
+		}
+		s.Shutdown()
+	}
 	for _, n := range []struct{ id, cluster, load string }{
 		{"web1", "alfa", `echo "OK - load average: 0.10, 0.20, 0.30|load1=0.1;15;30;0"; exit 0`},
 		{"web2", "alfa", `echo "CRITICAL - load average: 31.00, 12.00, 5.00|load1=31;15;30;0"; exit 2`},
@@ -62,6 +69,7 @@ func startFleet(dir string) (func(), error) {
 	} {
 		script := filepath.Join(dir, n.id+"-load.sh")
 		if err := os.WriteFile(script, []byte("#!/bin/sh\n"+n.load+"\n"), 0o755); err != nil {
+			stop()
 			return nil, err
 		}
 		cfg := fmt.Sprintf(`identity = %q
@@ -76,26 +84,22 @@ provider "nrpe" {
 		_ = os.WriteFile(filepath.Join(dir, "state-"+n.id), []byte("0"), 0o644)
 		path := filepath.Join(dir, n.id+".hcl")
 		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			stop()
 			return nil, err
 		}
 		c, diags := node.LoadConfig(path)
 		if diags.HasErrors() {
+			stop()
 			return nil, diags
 		}
 		nd, diags := node.New(c, node.Options{Version: "test"})
 		if diags.HasErrors() {
+			stop()
 			return nil, diags
 		}
 		ch := make(chan struct{})
 		done = append(done, ch)
 		go func() { _ = nd.Run(ctx, nil); close(ch) }()
-	}
-	stop := func() {
-		cancel()
-		for _, ch := range done {
-			<-ch
-		}
-		s.Shutdown()
 	}
 	// Wait until the nodes are registered.
 	fleet, err := orch.Connect(context.Background(), orch.Options{Servers: []string{s.ClientURL()}, KeyFile: keyFile})

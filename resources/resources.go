@@ -87,6 +87,9 @@ func Builtin() Registry {
 func builtin() []*Type {
 	return []*Type{
 		genericRPC(),
+		haproxyDisable(),
+		haproxyDrain(),
+		haproxyEnable(),
 		nrpeCheck(),
 		rpcutilPing(),
 	}

@@ -1,0 +1,354 @@
+// Package haproxy is the provider that takes servers in and out of an
+// HAProxy load balancer through its runtime API (the stats socket): disable
+// (maintenance), enable (ready), drain, and status parsed from `show stat`.
+// Node identities map to server names one to one, or through a map in the
+// node config.
+package haproxy
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+
+	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/providers"
+	"github.com/orch-fleet/orch/rpc"
+)
+
+// Spec returns the provider's spec for the node daemon.
+func Spec() providers.Spec {
+	return providers.Spec{Name: "haproxy", Schema: Schema, New: New}
+}
+
+const namePattern = `^[A-Za-z0-9_.:-]+$`
+
+func f(v float64) *float64 { return &v }
+
+// Schema returns the haproxy agent's actions.
+func Schema() *ddl.Agent {
+	backend := ddl.Input{Name: "backend", Type: ddl.String, Required: true, Pattern: namePattern, MaxLength: 128, Description: "the HAProxy backend, e.g. web"}
+	servers := ddl.Input{Name: "servers", Type: ddl.List, Required: true, Pattern: namePattern, MaxLength: 1000,
+		Description: "node identities (or server names) to act on; mapped to server names by the node config"}
+	changeOut := []ddl.Output{
+		{Name: "backend", Type: ddl.String},
+		{Name: "changed", Type: ddl.List, Description: "servers whose state changed (or would, in no-op mode)"},
+		{Name: "unchanged", Type: ddl.List, Description: "servers already in that state"},
+		{Name: "servers", Type: ddl.Map, Description: "server -> state after the action (status, check_status, sessions)"},
+	}
+	return &ddl.Agent{
+		Name:        "haproxy",
+		Description: "Take servers in and out of an HAProxy load balancer through its runtime API.",
+		Version:     "1.0.0",
+		Actions: []*ddl.Action{
+			{Name: "disable", Mutates: true, Description: "Put servers in maintenance (set server B/S state maint): no new or existing traffic.",
+				Inputs: []ddl.Input{backend, servers}, Outputs: changeOut},
+			{Name: "enable", Mutates: true, Description: "Put servers back in service (set server B/S state ready).",
+				Inputs: []ddl.Input{backend, servers}, Outputs: changeOut},
+			{Name: "drain", Mutates: true, Description: "Drain servers (set server B/S state drain): no new sessions; optionally wait until their sessions reach 0.",
+				Inputs: []ddl.Input{backend, servers,
+					{Name: "wait", Type: ddl.Boolean, Default: false, Description: "wait until the drained servers have no sessions"},
+					{Name: "wait_timeout", Type: ddl.Number, Default: 60.0, Min: f(0), Max: f(3600), Description: "seconds to wait for sessions to reach 0"}},
+				Outputs: changeOut},
+			{Name: "status", Description: "The state of a backend's servers (show stat).",
+				Inputs:  []ddl.Input{{Name: "backend", Type: ddl.String, Pattern: namePattern, MaxLength: 128, Description: "only this backend (default: all)"}},
+				Outputs: []ddl.Output{{Name: "backends", Type: ddl.Map, Description: "backend -> server -> status, check_status, sessions, weight"}}},
+		},
+	}
+}
+
+// config is the `provider "haproxy" { ... }` block.
+type config struct {
+	// Socket is the runtime API: a unix socket path or host:port.
+	Socket string `hcl:"socket"`
+	// Servers maps node identities to server names; unmapped names are
+	// used as they are.
+	Servers map[string]string `hcl:"servers,optional"`
+	// Timeout bounds each runtime API command; default 5s.
+	Timeout string `hcl:"timeout,optional"`
+}
+
+// New decodes the provider block.
+func New(body hcl.Body, env providers.Env) (rpc.Handler, hcl.Diagnostics) {
+	var c config
+	if body == nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Missing haproxy settings", Detail: `provider "haproxy" needs socket = "/run/haproxy/admin.sock" (or "127.0.0.1:9999").`}}
+	}
+	if diags := gohcl.DecodeBody(body, nil, &c); diags.HasErrors() {
+		return nil, diags
+	}
+	h := &Handler{socket: c.Socket, names: c.Servers, timeout: 5 * time.Second}
+	if c.Timeout != "" {
+		d, err := time.ParseDuration(c.Timeout)
+		if err != nil || d <= 0 {
+			var rng hcl.Range
+			if sb, ok := body.(interface{ Range() hcl.Range }); ok {
+				rng = sb.Range()
+			}
+			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid haproxy timeout", Detail: fmt.Sprintf("timeout %q is not a positive duration such as \"5s\".", c.Timeout), Subject: &rng}}
+		}
+		h.timeout = d
+	}
+	return h, nil
+}
+
+// Handler serves the haproxy agent.
+type Handler struct {
+	socket  string
+	names   map[string]string
+	timeout time.Duration
+	mu      sync.Mutex // one change at a time, so before/after states are consistent
+}
+
+// Schema returns the agent's schema.
+func (h *Handler) Schema() *ddl.Agent { return Schema() }
+
+// Server is one server's state from show stat.
+type Server struct {
+	Status      string `json:"status"`       // UP, DOWN, MAINT, DRAIN, no check, ...
+	CheckStatus string `json:"check_status"` // L4OK, L7OK, L4CON, ...
+	Sessions    int    `json:"sessions"`     // current sessions
+	Weight      int    `json:"weight"`
+}
+
+// Handle runs an action.
+func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) {
+	switch c.Action {
+	case "status":
+		be, _ := c.Input["backend"].(string)
+		st, err := h.Stat(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if be != "" {
+			if _, ok := st[be]; !ok {
+				return nil, rpc.Errorf(rpc.StatusInvalidInput, "HAProxy has no backend %q (backends: %s)", be, strings.Join(keys(st), ", "))
+			}
+			st = map[string]map[string]Server{be: st[be]}
+		}
+		return &rpc.Result{Data: map[string]any{"backends": st}}, nil
+	case "disable":
+		return h.change(ctx, c, "maint", func(s Server) bool { return strings.HasPrefix(s.Status, "MAINT") })
+	case "enable":
+		return h.change(ctx, c, "ready", func(s Server) bool {
+			return !strings.HasPrefix(s.Status, "MAINT") && !strings.HasPrefix(s.Status, "DRAIN")
+		})
+	case "drain":
+		return h.change(ctx, c, "drain", func(s Server) bool { return strings.HasPrefix(s.Status, "DRAIN") })
+	}
+	return nil, rpc.Errorf(rpc.StatusUnknownAction, "haproxy has no action %q", c.Action)
+}
+
+// change sets the servers' state unless done(state) says they are there.
+func (h *Handler) change(ctx context.Context, c *rpc.Call, state string, done func(Server) bool) (*rpc.Result, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	be := c.Input["backend"].(string)
+	var names []string
+	for _, v := range c.Input["servers"].([]any) {
+		id := v.(string)
+		name := id
+		if m, ok := h.names[id]; ok {
+			name = m
+		}
+		names = append(names, name)
+	}
+	st, err := h.Stat(ctx)
+	if err != nil {
+		return nil, err
+	}
+	servers, ok := st[be]
+	if !ok {
+		return nil, rpc.Errorf(rpc.StatusInvalidInput, "HAProxy has no backend %q (backends: %s)", be, strings.Join(keys(st), ", "))
+	}
+	var unknown []string
+	for _, n := range names {
+		if _, ok := servers[n]; !ok {
+			unknown = append(unknown, n)
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, rpc.Errorf(rpc.StatusInvalidInput, "backend %s has no server %s (servers: %s)", be, strings.Join(unknown, ", "), strings.Join(keys(servers), ", "))
+	}
+	var changed, unchanged []string
+	for _, n := range names {
+		if done(servers[n]) {
+			unchanged = append(unchanged, n)
+			continue
+		}
+		changed = append(changed, n)
+		if c.NoOp {
+			continue
+		}
+		out, err := h.Command(ctx, fmt.Sprintf("set server %s/%s state %s", be, n, state))
+		if err != nil {
+			return nil, err
+		}
+		if out = strings.TrimSpace(out); out != "" {
+			return nil, rpc.Errorf(rpc.StatusAborted, "set server %s/%s state %s: %s", be, n, state, out)
+		}
+	}
+	if state == "drain" && !c.NoOp {
+		if wait, _ := c.Input["wait"].(bool); wait {
+			secs, _ := c.Input["wait_timeout"].(float64)
+			if err := h.waitDrained(ctx, be, names, time.Duration(secs*float64(time.Second))); err != nil {
+				return nil, err
+			}
+		}
+	}
+	after := st[be]
+	if !c.NoOp && len(changed) > 0 {
+		if st2, err := h.Stat(ctx); err == nil {
+			after = st2[be]
+		}
+	}
+	view := map[string]any{}
+	for _, n := range names {
+		view[n] = after[n]
+	}
+	verb := map[string]string{"maint": "disabled", "ready": "enabled", "drain": "draining"}[state]
+	msg := fmt.Sprintf("%s: %s %s", be, verb, strings.Join(changed, ", "))
+	if c.NoOp {
+		msg = fmt.Sprintf("%s: would set %s to %s", be, strings.Join(changed, ", "), state)
+	}
+	if len(changed) == 0 {
+		msg = fmt.Sprintf("%s: %s already %s", be, strings.Join(unchanged, ", "), verb)
+	}
+	return &rpc.Result{Changed: len(changed) > 0, Message: msg, Data: map[string]any{
+		"backend": be, "changed": orEmpty(changed), "unchanged": orEmpty(unchanged), "servers": view,
+	}}, nil
+}
+
+// waitDrained polls until the servers have no sessions.
+func (h *Handler) waitDrained(ctx context.Context, be string, names []string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		st, err := h.Stat(ctx)
+		if err != nil {
+			return err
+		}
+		var busy []string
+		for _, n := range names {
+			if s := st[be][n]; s.Sessions > 0 {
+				busy = append(busy, fmt.Sprintf("%s (%d sessions)", n, s.Sessions))
+			}
+		}
+		if len(busy) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return rpc.Errorf(rpc.StatusAborted, "still busy after %s: %s", limit, strings.Join(busy, ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Stat returns backend -> server -> state, from `show stat`.
+func (h *Handler) Stat(ctx context.Context) (map[string]map[string]Server, error) {
+	out, err := h.Command(ctx, "show stat")
+	if err != nil {
+		return nil, err
+	}
+	return ParseStat(out)
+}
+
+// ParseStat parses the CSV of `show stat` (its header names the columns).
+func ParseStat(out string) (map[string]map[string]Server, error) {
+	out = strings.TrimPrefix(strings.TrimLeft(out, " \n"), "# ")
+	r := csv.NewReader(strings.NewReader(out))
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("parsing show stat: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, errors.New("show stat returned nothing")
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	for _, need := range []string{"pxname", "svname", "status", "scur"} {
+		if _, ok := col[need]; !ok {
+			return nil, fmt.Errorf("show stat has no %s column", need)
+		}
+	}
+	get := func(row []string, name string) string {
+		if i, ok := col[name]; ok && i < len(row) {
+			return row[i]
+		}
+		return ""
+	}
+	st := map[string]map[string]Server{}
+	for _, row := range rows[1:] {
+		px, sv := get(row, "pxname"), get(row, "svname")
+		if px == "" || sv == "FRONTEND" || sv == "BACKEND" {
+			continue
+		}
+		if st[px] == nil {
+			st[px] = map[string]Server{}
+		}
+		scur, _ := strconv.Atoi(get(row, "scur"))
+		weight, _ := strconv.Atoi(get(row, "weight"))
+		st[px][sv] = Server{Status: get(row, "status"), CheckStatus: strings.TrimPrefix(get(row, "check_status"), "* "), Sessions: scur, Weight: weight}
+	}
+	return st, nil
+}
+
+// Command sends one runtime API command and returns HAProxy's answer.
+func (h *Handler) Command(ctx context.Context, cmd string) (string, error) {
+	network := "unix"
+	if !strings.Contains(h.socket, "/") {
+		network = "tcp"
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, h.socket)
+	if err != nil {
+		return "", rpc.Errorf(rpc.StatusAborted, "cannot reach the HAProxy runtime API at %s: %v", h.socket, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	if _, err := io.WriteString(conn, cmd+"\n"); err != nil {
+		return "", rpc.Errorf(rpc.StatusAborted, "sending %q to HAProxy: %v", cmd, err)
+	}
+	var b strings.Builder
+	if _, err := io.Copy(&b, bufio.NewReader(conn)); err != nil {
+		return "", rpc.Errorf(rpc.StatusAborted, "reading HAProxy's answer to %q: %v", cmd, err)
+	}
+	return b.String(), nil
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
