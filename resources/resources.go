@@ -86,6 +86,7 @@ func Builtin() Registry {
 // own line.
 func builtin() []*Type {
 	return []*Type{
+		appmgrDeploy(),
 		genericRPC(),
 		haproxyDisable(),
 		haproxyDrain(),

@@ -5,6 +5,7 @@ package builtin
 
 import (
 	"github.com/orch-fleet/orch/providers"
+	"github.com/orch-fleet/orch/providers/appmgr"
 	"github.com/orch-fleet/orch/providers/haproxy"
 	"github.com/orch-fleet/orch/providers/nrpe"
 	"github.com/orch-fleet/orch/providers/rpcutil"
@@ -14,6 +15,7 @@ import (
 func Specs() []providers.Spec {
 	return []providers.Spec{
 		// one line per provider package, sorted by name
+		appmgr.Spec(),
 		haproxy.Spec(),
 		nrpe.Spec(),
 		rpcutil.Spec(),

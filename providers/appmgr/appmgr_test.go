@@ -1,0 +1,258 @@
+package appmgr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/orch-fleet/orch/providers"
+	"github.com/orch-fleet/orch/rpc"
+)
+
+// gitRepo creates a repository with one commit per content, tagged v1, v2...
+// and returns its path and the commits.
+func gitRepo(t *testing.T, contents ...string) (string, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	git := func(args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v: %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "--quiet", "-b", "main")
+	var commits []string
+	for i, c := range contents {
+		if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		git("add", "index.html")
+		git("commit", "--quiet", "-m", fmt.Sprintf("revision %d", i+1))
+		git("tag", fmt.Sprintf("v%d", i+1))
+		commits = append(commits, git("rev-parse", "HEAD"))
+	}
+	return dir, commits
+}
+
+func newHandler(t *testing.T, body string) *Handler {
+	t.Helper()
+	f, diags := hclsyntax.ParseConfig([]byte(body), "node.hcl", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	h, diags := New(f.Body, providers.Env{Identity: "web1"})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return h.(*Handler)
+}
+
+func deploy(h *Handler, rev string) (*rpc.Result, error) {
+	return h.Handle(context.Background(), &rpc.Call{Action: "deploy", Input: map[string]any{"app": "web", "revision": rev}})
+}
+
+func current(t *testing.T, root string) (string, string) {
+	t.Helper()
+	target, err := os.Readlink(filepath.Join(root, "current"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "current", "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Base(target), string(b)
+}
+
+func TestDeploy(t *testing.T) {
+	repo, commits := gitRepo(t, "one", "two", "three")
+	root := filepath.Join(t.TempDir(), "web")
+	failFlag := filepath.Join(t.TempDir(), "fail-restart")
+	restarts := filepath.Join(t.TempDir(), "restarts")
+	h := newHandler(t, fmt.Sprintf(`
+app "web" {
+  repo    = %q
+  root    = %q
+  build   = "test -f index.html && cp index.html built.html"
+  restart = "echo $ORCH_COMMIT >> %s; test ! -f %s"
+  keep    = 2
+}`, repo, root, restarts, failFlag))
+
+	// First deploy.
+	res, err := deploy(h, "v1")
+	if err != nil || !res.Changed {
+		t.Fatalf("deploy v1: %v %+v", err, res)
+	}
+	if c, body := current(t, root); c != commits[0] || body != "one" {
+		t.Fatalf("current %s %q", c, body)
+	}
+	if _, err := os.Stat(filepath.Join(root, "current", "built.html")); err != nil {
+		t.Fatal("the build command did not run in the release")
+	}
+	// Same revision again: unchanged, no restart.
+	res, err = deploy(h, "v1")
+	if err != nil || res.Changed || !strings.Contains(res.Message, "already at v1") {
+		t.Fatalf("re-deploy v1: %v %+v", err, res)
+	}
+	// Switch to a commit by its id.
+	res, err = deploy(h, commits[1])
+	if err != nil || !res.Changed || res.Data.(map[string]any)["previous_commit"] != commits[0] {
+		t.Fatalf("deploy v2: %v %+v", err, res)
+	}
+	if c, body := current(t, root); c != commits[1] || body != "two" {
+		t.Fatalf("current %s %q", c, body)
+	}
+	// A failing restart rolls back: current intact at v2.
+	if err := os.WriteFile(failFlag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = deploy(h, "main")
+	var se *rpc.StatusError
+	if !errors.As(err, &se) || se.Status != rpc.StatusAborted || !strings.Contains(se.Message, "restart of") || !strings.Contains(se.Message, "rolled back to "+commits[1][:12]) {
+		t.Fatalf("failing restart: %v", err)
+	}
+	if c, body := current(t, root); c != commits[1] || body != "two" {
+		t.Fatalf("after failed deploy current %s %q", c, body)
+	}
+	os.Remove(failFlag)
+	// Status.
+	res, err = h.Handle(context.Background(), &rpc.Call{Action: "status", Input: map[string]any{"app": "web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := res.Data.(map[string]any)
+	if st["commit"] != commits[1] || st["previous_commit"] != commits[0] || st["revision"] != commits[1] {
+		t.Fatalf("status %+v", st)
+	}
+	// Rollback to v1.
+	res, err = h.Handle(context.Background(), &rpc.Call{Action: "rollback", Input: map[string]any{"app": "web"}})
+	if err != nil || !res.Changed {
+		t.Fatalf("rollback: %v %+v", err, res)
+	}
+	if c, _ := current(t, root); c != commits[0] {
+		t.Fatalf("after rollback current %s", c)
+	}
+	// Old releases are pruned to keep = 2 (current and previous stay).
+	if _, err := deploy(h, "v3"); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(root, "releases"))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 2 {
+		t.Fatalf("releases kept: %v", names)
+	}
+}
+
+func TestBadRevisions(t *testing.T) {
+	repo, _ := gitRepo(t, "one")
+	root := filepath.Join(t.TempDir(), "web")
+	h := newHandler(t, fmt.Sprintf(`app "web" {
+  repo = %q
+  root = %q
+}`, repo, root))
+	act, _ := Schema().Action("deploy")
+	for _, rev := range []string{"--upload-pack=touch /tmp/pwned", "-x", "../../etc", "v1 v2", "HEAD@{1}", "main~1^2"} {
+		if _, err := act.Validate(map[string]any{"app": "web", "revision": rev}); err == nil {
+			// The schema is the first line; the provider checks again.
+			_, err := deploy(h, rev)
+			var se *rpc.StatusError
+			if !errors.As(err, &se) || se.Status != rpc.StatusInvalidInput {
+				t.Errorf("revision %q: got %v", rev, err)
+			}
+		}
+	}
+	for _, rev := range []string{"a..b", "nosuchbranch"} {
+		_, err := deploy(h, rev)
+		var se *rpc.StatusError
+		if !errors.As(err, &se) || se.Status != rpc.StatusInvalidInput || !strings.Contains(se.Message, rev) {
+			t.Errorf("revision %q: got %v", rev, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "current")); err == nil {
+		t.Error("a bad revision created a current release")
+	}
+	_, err := h.Handle(context.Background(), &rpc.Call{Action: "deploy", Input: map[string]any{"app": "nope", "revision": "main"}})
+	var se *rpc.StatusError
+	if !errors.As(err, &se) || se.Status != rpc.StatusInvalidInput {
+		t.Errorf("unknown app: %v", err)
+	}
+}
+
+func TestConcurrentDeploysAreSerialised(t *testing.T) {
+	repo, commits := gitRepo(t, "one", "two")
+	root := filepath.Join(t.TempDir(), "web")
+	log := filepath.Join(t.TempDir(), "log")
+	// The restart notes its start and end; serialised deploys never overlap.
+	h := newHandler(t, fmt.Sprintf(`app "web" {
+  repo    = %q
+  root    = %q
+  restart = "echo start >> %s; sleep 0.2; echo end >> %s"
+}`, repo, root, log, log))
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, errs[i] = deploy(h, fmt.Sprintf("v%d", i%2+1))
+		}(i)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(log)
+	lines := strings.Fields(string(b))
+	for i := 0; i+1 < len(lines); i += 2 {
+		if lines[i] != "start" || lines[i+1] != "end" {
+			t.Fatalf("restarts overlapped: %v", lines)
+		}
+	}
+	if c, _ := current(t, root); c != commits[0] && c != commits[1] {
+		t.Fatalf("current %s", c)
+	}
+	entries, _ := os.ReadDir(filepath.Join(root, "releases"))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".tmp") {
+			t.Errorf("temporary release left behind: %s", e.Name())
+		}
+	}
+}
+
+func TestHealthCheckFailureRollsBack(t *testing.T) {
+	repo, commits := gitRepo(t, "one", "two")
+	root := filepath.Join(t.TempDir(), "web")
+	h := newHandler(t, fmt.Sprintf(`app "web" {
+  repo           = %q
+  root           = %q
+  health_url     = "http://127.0.0.1:1/health"
+  health_timeout = "300ms"
+}`, repo, root))
+	// Without a previous release there is nothing to roll back to.
+	_, err := deploy(h, "v1")
+	if err == nil || !strings.Contains(err.Error(), "health check") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "current")); err == nil {
+		t.Fatal("an unhealthy first release stayed current")
+	}
+	_ = commits
+}
