@@ -662,6 +662,8 @@ func (s *scope) evalMeta(d *resourceDecl, ctx *hcl.EvalContext) staticMeta {
 	}
 	if a, ok := d.meta["any_one"]; ok {
 		m.anyOne = boolean(a)
+	} else if d.t != nil {
+		m.anyOne = d.t.AnyOne
 	}
 	if a, ok := d.meta["fail_ok"]; ok {
 		m.failOK = boolean(a)

@@ -109,7 +109,7 @@ func New(cfg *Config, o Options) (*Node, hcl.Diagnostics) {
 		}
 		env := providers.Env{
 			Identity: cfg.Identity, Collective: cfg.Collective,
-			DataDir: filepath.Join(dataDir(cfg), b.Name), Info: n.Info, Schemas: n.schemas,
+			DataDir: filepath.Join(dataDir(cfg), b.Name), Info: n.Info, Schemas: n.schemas, Conn: n.conn,
 			Logger: n.log.With("provider", b.Name),
 		}
 		h, d := spec.New(b.Body, env)
@@ -122,6 +122,13 @@ func New(cfg *Config, o Options) (*Node, hcl.Diagnostics) {
 		return nil, diags
 	}
 	return n, diags
+}
+
+// conn returns the broker connection once Run has made it.
+func (n *Node) conn() *nats.Conn {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.nc
 }
 
 func hasProvider(blocks []ProviderBlock, name string) bool {
@@ -236,7 +243,9 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 		return err
 	}
 	defer nc.Close()
+	n.mu.Lock()
 	n.nc = nc
+	n.mu.Unlock()
 	auth := newAuthorizer(n.cfg)
 	srv, err := rpc.NewServer(nc, rpc.ServerOptions{
 		Identity: n.cfg.Identity, Collective: n.cfg.Collective, Info: n.Info, Handlers: n.handlers,

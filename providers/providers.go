@@ -17,9 +17,10 @@ import (
 // Env is what a provider may use of the node hosting it.
 type Env struct {
 	Identity string
-	// Conn is the node's broker connection, for providers that keep state
-	// in NATS (angelia's delivery de-duplication). May be nil in tests.
-	Conn *nats.Conn
+	// Conn returns the node's broker connection, for providers that keep
+	// state in NATS (angelia's delivery de-duplication); nil before the
+	// node is connected, and in tests without a broker.
+	Conn func() *nats.Conn
 	// Collective is the node's subject prefix; buckets a provider creates are
 	// named after it.
 	Collective string

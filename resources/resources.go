@@ -41,6 +41,9 @@ type Type struct {
 	// serves it. Empty for types whose arguments name the agent (rpc).
 	Agent string
 	Args  []Arg
+	// AnyOne makes any_one the default for the type's resources: work that
+	// must happen once, such as a notification.
+	AnyOne bool
 	// Request builds the call from the evaluated arguments. Argument values
 	// are plain JSON-shaped Go values: string, float64, bool, []any,
 	// map[string]any, nil for an unset optional argument.
@@ -86,6 +89,7 @@ func Builtin() Registry {
 // own line.
 func builtin() []*Type {
 	return []*Type{
+		angeliaNotify(),
 		appmgrDeploy(),
 		genericRPC(),
 		haproxyDisable(),

@@ -64,9 +64,12 @@ func (c *Client) Collective() string { return c.o.Collective }
 func (c *Client) SetSchemas(lookup func(agent string) *ddl.Agent) { c.schemas = lookup }
 
 // newRequest builds and signs a request.
-func (c *Client) newRequest(agent, action string, data json.RawMessage, f *Filter, noop bool, timeout time.Duration) (*Request, []byte, error) {
+func (c *Client) newRequest(id, agent, action string, data json.RawMessage, f *Filter, noop bool, timeout time.Duration) (*Request, []byte, error) {
+	if id == "" {
+		id = NewRequestID()
+	}
 	req := &Request{
-		Version: ProtocolVersion, ID: NewRequestID(), SenderName: c.o.Name, Collective: c.o.Collective,
+		Version: ProtocolVersion, ID: id, SenderName: c.o.Name, Collective: c.o.Collective,
 		Agent: agent, Action: action, Data: data, Filter: f, NoOp: noop,
 		Time: time.Now().UTC(), TTL: timeout + requestTTLMargin,
 	}
@@ -157,7 +160,7 @@ func (c *Client) callBatch(ctx context.Context, r CallRequest, data json.RawMess
 	if len(targets) <= identitiesInFilter {
 		f = &Filter{Identities: targets}
 	}
-	_, b, err := c.newRequest(r.Agent, r.Action, data, f, r.NoOp, r.Timeout)
+	_, b, err := c.newRequest(r.RequestID, r.Agent, r.Action, data, f, r.NoOp, r.Timeout)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -246,6 +249,12 @@ func (c *Client) CallAnyOne(ctx context.Context, r CallRequest) (*CallResult, er
 		r.Timeout = DefaultCallTimeout
 	}
 	res := &CallResult{}
+	if r.RequestID == "" {
+		// Every failover attempt carries the same request id, so that a
+		// provider can tell a retry of work another node may have done
+		// (angelia delivers a notification once).
+		r.RequestID = NewRequestID()
+	}
 	if len(r.Targets) == 0 {
 		rep, err := c.requestOne(ctx, AnyOneSubject(c.o.Collective, r.Agent), r, data)
 		if err != nil {
@@ -284,7 +293,7 @@ func (c *Client) CallAnyOne(ctx context.Context, r CallRequest) (*CallResult, er
 // requestOne sends one request on subject and waits for the first reply. A
 // nil reply without error means nobody answered.
 func (c *Client) requestOne(ctx context.Context, subject string, r CallRequest, data json.RawMessage) (*Reply, error) {
-	_, b, err := c.newRequest(r.Agent, r.Action, data, nil, r.NoOp, r.Timeout)
+	_, b, err := c.newRequest(r.RequestID, r.Agent, r.Action, data, nil, r.NoOp, r.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +354,7 @@ func (c *Client) discoverBroadcast(ctx context.Context, f Filter, o DiscoverOpti
 	if f.Empty() {
 		fp = nil
 	}
-	_, b, err := c.newRequest(DiscoveryAgent, "discover", nil, fp, false, o.Timeout)
+	_, b, err := c.newRequest("", DiscoveryAgent, "discover", nil, fp, false, o.Timeout)
 	if err != nil {
 		return nil, err
 	}

@@ -70,6 +70,11 @@ type CallRequest struct {
 	// OnReply, when set, is called for each reply as it arrives (from the
 	// goroutine collecting replies; it must not block for long).
 	OnReply func(*Reply)
+	// RequestID, when set, is the id of every request the call sends; by
+	// default Call makes one per request and CallAnyOne one for all its
+	// failover attempts. Nodes refuse an id they have seen (replay), so a
+	// caller setting it must never reuse one on the same node.
+	RequestID string
 	// Accept, for CallAnyOne, says whether a reply ends the failover; nil
 	// accepts any ok reply. The engine uses it to fail over when a resource
 	// type's own check rejects a node's ok reply.

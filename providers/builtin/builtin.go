@@ -5,6 +5,7 @@ package builtin
 
 import (
 	"github.com/orch-fleet/orch/providers"
+	"github.com/orch-fleet/orch/providers/angelia"
 	"github.com/orch-fleet/orch/providers/appmgr"
 	"github.com/orch-fleet/orch/providers/haproxy"
 	"github.com/orch-fleet/orch/providers/nrpe"
@@ -15,6 +16,7 @@ import (
 func Specs() []providers.Spec {
 	return []providers.Spec{
 		// one line per provider package, sorted by name
+		angelia.Spec(),
 		appmgr.Spec(),
 		haproxy.Spec(),
 		nrpe.Spec(),

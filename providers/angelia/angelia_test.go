@@ -1,0 +1,282 @@
+package angelia_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/nats-io/nkeys"
+
+	"github.com/orch-fleet/orch/internal/natstest"
+	"github.com/orch-fleet/orch/node"
+	"github.com/orch-fleet/orch/providers"
+	"github.com/orch-fleet/orch/providers/angelia"
+	"github.com/orch-fleet/orch/rpc"
+)
+
+// receiver is a local HTTP endpoint standing in for a chat or push service.
+type receiver struct {
+	mu     sync.Mutex
+	bodies []string
+	heads  []http.Header
+	delay  time.Duration
+	status int
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	b, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	r.bodies = append(r.bodies, string(b))
+	r.heads = append(r.heads, req.Header.Clone())
+	delay, status := r.delay, r.status
+	r.mu.Unlock()
+	time.Sleep(delay)
+	if status != 0 {
+		w.WriteHeader(status)
+	}
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.bodies)
+}
+
+// smtpServer is a minimal local SMTP listener recording messages.
+func smtpServer(t *testing.T) (string, func() []string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var mu sync.Mutex
+	var msgs []string
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				say := func(s string) { fmt.Fprintf(c, "%s\r\n", s) }
+				say("220 test ESMTP")
+				var data strings.Builder
+				inData := false
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if inData {
+						if line == ".\r\n" {
+							inData = false
+							mu.Lock()
+							msgs = append(msgs, data.String())
+							mu.Unlock()
+							say("250 queued")
+							continue
+						}
+						data.WriteString(line)
+						continue
+					}
+					switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
+					case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
+						say("250-test\r\n250 8BITMIME")
+					case strings.HasPrefix(cmd, "DATA"):
+						inData = true
+						say("354 go ahead")
+					case strings.HasPrefix(cmd, "QUIT"):
+						say("221 bye")
+						return
+					default:
+						say("250 ok")
+					}
+				}
+			}(c)
+		}
+	}()
+	return l.Addr().String(), func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), msgs...)
+	}
+}
+
+func TestChannels(t *testing.T) {
+	rec := &receiver{}
+	hook := httptest.NewServer(rec)
+	defer hook.Close()
+	smtpAddr, mails := smtpServer(t)
+	jsonl := filepath.Join(t.TempDir(), "notifications.jsonl")
+	body := fmt.Sprintf(`
+recipient "oncall" {
+  webhook {
+    url      = %q
+    headers  = { Authorization = "Bearer t0ken" }
+    template = "{\"text\": {{json (printf \"%%s: %%s\" .Subject .Message)}}, \"priority\": {{json .Priority}}}"
+  }
+  email {
+    smtp = %q
+    from = "orch@example.invalid"
+    to   = ["ops@example.invalid"]
+  }
+  file {
+    path = %q
+  }
+}`, hook.URL, smtpAddr, jsonl)
+	f, diags := hclsyntax.ParseConfig([]byte(body), "node.hcl", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	h, diags := angelia.New(f.Body, providers.Env{Identity: "notify1"})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	res, err := h.Handle(context.Background(), &rpc.Call{Action: "notify", RequestID: "r1", Input: map[string]any{
+		"recipient": "oncall", "subject": "deploy bravo", "message": "revision 2 is live", "priority": "high"}})
+	if err != nil || !res.Changed {
+		t.Fatalf("%v %+v", err, res)
+	}
+	var got map[string]string
+	if err := json.Unmarshal([]byte(rec.bodies[0]), &got); err != nil || got["text"] != "deploy bravo: revision 2 is live" || got["priority"] != "high" {
+		t.Fatalf("webhook body %q (%v)", rec.bodies[0], err)
+	}
+	if rec.heads[0].Get("Authorization") != "Bearer t0ken" || rec.heads[0].Get("Idempotency-Key") != "r1" {
+		t.Fatalf("headers %v", rec.heads[0])
+	}
+	if m := mails(); len(m) != 1 || !strings.Contains(m[0], "Subject: [high] deploy bravo") || !strings.Contains(m[0], "revision 2 is live") {
+		t.Fatalf("mails %q", m)
+	}
+	b, _ := os.ReadFile(jsonl)
+	var n angelia.Notification
+	if err := json.Unmarshal(b, &n); err != nil || n.Subject != "deploy bravo" || n.Node != "notify1" {
+		t.Fatalf("file %q", b)
+	}
+	// Unknown recipient.
+	if _, err := h.Handle(context.Background(), &rpc.Call{Action: "notify", Input: map[string]any{"recipient": "ceo", "subject": "s", "message": "m"}}); err == nil || !strings.Contains(err.Error(), "ceo") {
+		t.Fatalf("unknown recipient: %v", err)
+	}
+}
+
+// notifiers starts two notifier nodes on a real broker, each delivering to
+// its own webhook receiver, and returns a client.
+func notifiers(t *testing.T, recs map[string]*receiver) (*rpc.Client, map[string]func()) {
+	t.Helper()
+	s := natstest.Start(t)
+	kp, _ := nkeys.CreateUser()
+	pub, _ := kp.PublicKey()
+	dir := t.TempDir()
+	stops := map[string]func(){}
+	for id, rec := range recs {
+		hook := httptest.NewServer(rec)
+		t.Cleanup(hook.Close)
+		cfg := fmt.Sprintf(`identity = %q
+servers = [%q]
+data_dir = %q
+client "t" { key = %q }
+provider "angelia" {
+  recipient "oncall" {
+    webhook {
+      url = %q
+    }
+  }
+}
+`, id, natstest.URL(s), filepath.Join(dir, id), pub, hook.URL)
+		path := filepath.Join(dir, id+".hcl")
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, diags := node.LoadConfig(path)
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		n, diags := node.New(c, node.Options{Version: "test"})
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = n.Run(ctx, nil); close(done) }()
+		var once sync.Once
+		stops[id] = func() { once.Do(func() { cancel(); <-done }) }
+		t.Cleanup(stops[id])
+	}
+	nc, err := rpc.Connect(context.Background(), []string{natstest.URL(s)}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	cl := rpc.NewClient(nc, kp, rpc.ClientOptions{})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if nodes, err := cl.Discover(context.Background(), rpc.Filter{Agents: []string{"angelia"}}, rpc.DiscoverOptions{}); err == nil && len(nodes) == len(recs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("notifiers did not register")
+		}
+	}
+	return cl, stops
+}
+
+func notify(cl *rpc.Client, timeout time.Duration) (*rpc.CallResult, error) {
+	return cl.CallAnyOne(context.Background(), rpc.CallRequest{Agent: "angelia", Action: "notify", Targets: []string{"notify1", "notify2"}, Timeout: timeout,
+		Input: map[string]any{"recipient": "oncall", "subject": "s", "message": "m"}})
+}
+
+func TestFailoverDeliversOnce(t *testing.T) {
+	t.Run("first notifier stuck mid-way", func(t *testing.T) {
+		// notify1's receiver takes longer than the call timeout: the client
+		// gives up on notify1 and asks notify2, which must not deliver again.
+		r1, r2 := &receiver{delay: 1200 * time.Millisecond}, &receiver{}
+		cl, _ := notifiers(t, map[string]*receiver{"notify1": r1, "notify2": r2})
+		res, err := notify(cl, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Replies) != 1 || res.Replies[0].Identity != "notify2" || !res.Replies[0].OK() || !strings.Contains(string(res.Replies[0].Data), `"duplicate":true`) {
+			t.Fatalf("replies %+v missing %v", res.Replies, res.Missing)
+		}
+		if r1.count()+r2.count() != 1 {
+			t.Fatalf("delivered %d + %d times", r1.count(), r2.count())
+		}
+	})
+	t.Run("first notifier's channel fails", func(t *testing.T) {
+		r1, r2 := &receiver{status: 500}, &receiver{}
+		cl, _ := notifiers(t, map[string]*receiver{"notify1": r1, "notify2": r2})
+		res, err := notify(cl, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(res.Replies); n != 2 || res.Replies[0].OK() || !res.Replies[1].OK() || r2.count() != 1 {
+			t.Fatalf("replies %+v, notify2 got %d", res.Replies, r2.count())
+		}
+	})
+	t.Run("first notifier down", func(t *testing.T) {
+		r1, r2 := &receiver{}, &receiver{}
+		cl, stops := notifiers(t, map[string]*receiver{"notify1": r1, "notify2": r2})
+		stops["notify1"]()
+		res, err := notify(cl, 500*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Replies) != 1 || res.Replies[0].Identity != "notify2" || r1.count() != 0 || r2.count() != 1 {
+			t.Fatalf("replies %+v", res.Replies)
+		}
+	})
+}
