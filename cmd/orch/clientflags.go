@@ -33,6 +33,7 @@ type clientFlags struct {
 	json       bool
 	discovery  string
 	dtimeout   time.Duration
+	noop       bool
 }
 
 // addClientFlags registers the shared flags on fs; defaults come from the
@@ -66,6 +67,7 @@ func addClientFlags(fs *flag.FlagSet, e *env, withFilter bool) *clientFlags {
 		}
 		fs.IntVar(&c.batch, "batch", 0, "call at most `N` nodes at a time")
 		fs.DurationVar(&c.batchSleep, "batch-sleep", 0, "pause between batches")
+		fs.BoolVar(&c.noop, "noop", false, "no-op mode: providers report what they would change, changing nothing")
 	}
 	fs.BoolVar(&c.json, "json", false, "JSON output for scripts")
 	return c

@@ -224,7 +224,7 @@ func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action 
 	sent := time.Now()
 	res, err := cl.Call(ctx, rpc.CallRequest{
 		Agent: agent, Action: action, Input: input, Targets: identities(nodes),
-		Timeout: cf.timeout, BatchSize: cf.batch, BatchSleep: cf.batchSleep,
+		Timeout: cf.timeout, BatchSize: cf.batch, BatchSleep: cf.batchSleep, NoOp: cf.noop,
 		OnReply: func(r *rpc.Reply) {
 			mu.Lock()
 			rtt[r.Identity] = time.Since(sent)
