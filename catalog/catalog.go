@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"strings"
 	"time"
 
 	"github.com/orch-fleet/orch/rpc"
@@ -28,8 +29,39 @@ type NodeSet struct {
 	Pos    string     `json:"pos"`           // file:line:col of the block
 }
 
-// Resolved maps node set addresses to the identities discovery found.
+// Resolved maps node set addresses to the identities discovery found, and
+// result keys (ResultKey) to the identities of an earlier resource's run
+// results.
 type Resolved map[string][]string
+
+// The run results of a resource instance that later resources may use, as
+// attributes of its value: TYPE.NAME.changed_nodes and so on.
+const (
+	ResultChanged = "changed_nodes" // nodes that succeeded and changed (or, under noop, would change)
+	ResultOK      = "ok_nodes"      // nodes that succeeded
+	ResultFailed  = "failed_nodes"  // nodes that failed or did not answer
+)
+
+// ResultAttrs lists the result attributes.
+var ResultAttrs = []string{ResultChanged, ResultOK, ResultFailed}
+
+// ResultKey is the Resolved key (and the pseudo node set address in
+// Resource.NodeSets) of a result attribute of the instance addr.
+func ResultKey(addr, attr string) string { return addr + "#" + attr }
+
+// SplitResultKey returns the instance address and attribute of a result
+// key; ok is false for a node set address.
+func SplitResultKey(key string) (addr, attr string, ok bool) {
+	i := strings.LastIndexByte(key, '#')
+	if i < 0 {
+		return "", "", false
+	}
+	return key[:i], key[i+1:], true
+}
+
+func isResultAttr(name string) bool {
+	return name == ResultChanged || name == ResultOK || name == ResultFailed
+}
 
 // Resource is one resource instance.
 type Resource struct {
@@ -39,7 +71,7 @@ type Resource struct {
 	Description string   `json:"description,omitempty"`
 	Pos         string   `json:"pos"`        // file:line:col of the block
 	DependsOn   []string `json:"depends_on"` // addresses of the instances it directly depends on, sorted
-	NodeSets    []string `json:"node_sets"`  // addresses of the node sets Targets and Args need, sorted
+	NodeSets    []string `json:"node_sets"`  // addresses of the node sets (and result keys) Targets and Args need, sorted
 
 	BatchSize  int           `json:"batch_size,omitempty"`
 	BatchSleep time.Duration `json:"batch_sleep,omitempty"`
@@ -47,6 +79,9 @@ type Resource struct {
 	Retry      Retry         `json:"retry"`
 	AnyOne     bool          `json:"any_one,omitempty"`
 	FailOK     bool          `json:"fail_ok,omitempty"`
+	// NoOp runs the resource in no-op mode: providers report what they
+	// would change (its changed_nodes), changing nothing.
+	NoOp bool `json:"noop,omitempty"`
 
 	// Static holds the arguments known at compile time (all of them when
 	// NodeSets is empty); values that depend on discovery are absent. For

@@ -407,7 +407,7 @@ func (p *program) resource(in *instance) *Resource {
 		Addr: in.addr, Type: in.decl.typeName, Module: strings.TrimSuffix(in.scope.prefix, "."),
 		Description: in.static.description, Pos: in.decl.rng.String(),
 		BatchSize: in.static.batchSize, BatchSleep: in.static.batchSleep, Timeout: in.static.timeout,
-		Retry: in.static.retry, AnyOne: in.static.anyOne, FailOK: in.static.failOK,
+		Retry: in.static.retry, AnyOne: in.static.anyOne, FailOK: in.static.failOK, NoOp: in.static.noop,
 	}
 	for ns := range in.nodeSets {
 		r.NodeSets = append(r.NodeSets, ns)

@@ -62,6 +62,7 @@ type staticMeta struct {
 	anyOne      bool
 	failOK      bool
 	retry       Retry
+	noop        bool
 }
 
 func (s *scope) addDiags(d hcl.Diagnostics) { *s.diags = append(*s.diags, d...) }
@@ -112,11 +113,65 @@ func (s *scope) ctxFor(r *refs) *hcl.EvalContext {
 // refs are what an expression's traversals point at, classified.
 type refs struct {
 	vars, locals, nodes, decls, modules map[string]bool
-	each, count                         bool
+	// results are the decls whose run results (changed_nodes, ok_nodes,
+	// failed_nodes) are referenced.
+	results     map[string]bool
+	each, count bool
 }
 
 func newRefs() *refs {
-	return &refs{vars: map[string]bool{}, locals: map[string]bool{}, nodes: map[string]bool{}, decls: map[string]bool{}, modules: map[string]bool{}}
+	return &refs{vars: map[string]bool{}, locals: map[string]bool{}, nodes: map[string]bool{}, decls: map[string]bool{}, modules: map[string]bool{}, results: map[string]bool{}}
+}
+
+// usesResult reports whether a resource traversal reaches one of the
+// result attributes (TYPE.NAME.changed_nodes, TYPE.NAME["k"].ok_nodes).
+func usesResult(t hcl.Traversal) bool {
+	for _, step := range t[2:] {
+		if a, ok := step.(hcl.TraverseAttr); ok {
+			return isResultAttr(a.Name)
+		}
+	}
+	return false
+}
+
+// resultKeys returns the pseudo node set addresses standing for the run
+// results of the scope's instances of decl key.
+func (s *scope) resultKeys(key string) []string {
+	var out []string
+	for _, in := range s.insts {
+		if in.scope == s && in.decl.key() == key {
+			for _, a := range ResultAttrs {
+				out = append(out, ResultKey(in.addr, a))
+			}
+		}
+	}
+	return out
+}
+
+// withResults adds the run result attributes of instance addr to its value:
+// known when the engine has passed them in, unknown before.
+func (s *scope) withResults(args cty.Value, addr string) cty.Value {
+	if args == cty.DynamicVal || !args.Type().IsObjectType() {
+		return args
+	}
+	attrs := map[string]cty.Value{}
+	if args.IsKnown() && !args.IsNull() {
+		for k, v := range args.AsValueMap() {
+			attrs[k] = v
+		}
+	} else {
+		for k, t := range args.Type().AttributeTypes() {
+			attrs[k] = cty.UnknownVal(t)
+		}
+	}
+	for _, a := range ResultAttrs {
+		if v, ok := s.nodeVals[ResultKey(addr, a)]; ok {
+			attrs[a] = v
+		} else {
+			attrs[a] = cty.UnknownVal(cty.List(cty.String))
+		}
+	}
+	return cty.ObjectVal(attrs)
 }
 
 // collectRefs classifies the traversals and reports references to things
@@ -234,6 +289,9 @@ func (s *scope) collectRefs(r *refs, travs []hcl.Traversal, self string, allowRe
 				continue
 			}
 			r.decls[key] = true
+			if usesResult(t) {
+				r.results[key] = true
+			}
 		}
 	}
 	return diags
@@ -529,6 +587,11 @@ func (s *scope) evalDecl(d *resourceDecl, r *refs) {
 			nodeSets[n] = true
 		}
 	}
+	for k := range r.results {
+		for _, rk := range s.resultKeys(k) {
+			nodeSets[rk] = true
+		}
+	}
 	var declDeps []string
 	for k := range r.decls {
 		declDeps = append(declDeps, k)
@@ -557,6 +620,7 @@ func (s *scope) evalDecl(d *resourceDecl, r *refs) {
 		}
 		inst.static = s.evalMeta(d, ictx)
 		s.insts = append(s.insts, inst)
+		args = s.withResults(args, inst.addr)
 		switch {
 		case isForEach:
 			elems[k.each.GetAttr("key").AsString()] = args
@@ -668,6 +732,9 @@ func (s *scope) evalMeta(d *resourceDecl, ctx *hcl.EvalContext) staticMeta {
 	if a, ok := d.meta["fail_ok"]; ok {
 		m.failOK = boolean(a)
 	}
+	if a, ok := d.meta["noop"]; ok {
+		m.noop = boolean(a)
+	}
 	if d.retry != nil {
 		c, diags := d.retry.Body.Content(retrySchema)
 		s.addDiags(suggestArgs(diags, retrySchema))
@@ -718,6 +785,11 @@ func (s *scope) evalCall(c *moduleCall, evalScope func(*scope)) {
 	}
 	for n := range s.nodeDeps {
 		nodeDeps[n] = true
+	}
+	for k := range r.results {
+		for _, rk := range s.resultKeys(k) {
+			nodeDeps[rk] = true
+		}
 	}
 	after := append([]string{}, s.after...)
 	for k := range r.decls {

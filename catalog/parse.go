@@ -41,7 +41,7 @@ var nodesSchema = &hcl.BodySchema{
 }
 
 // metaArgs are the arguments every resource takes besides its type's own.
-var metaArgs = []string{"targets", "depends_on", "for_each", "count", "batch_size", "batch_sleep", "timeout", "any_one", "fail_ok", "description", "expect"}
+var metaArgs = []string{"targets", "depends_on", "for_each", "count", "batch_size", "batch_sleep", "timeout", "any_one", "fail_ok", "noop", "description", "expect"}
 
 var resourceMetaSchema = func() *hcl.BodySchema {
 	s := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "retry"}}}

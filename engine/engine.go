@@ -83,6 +83,7 @@ type ResourceReport struct {
 	Outcome   Outcome       `json:"outcome"`
 	Reason    string        `json:"reason,omitempty"`
 	FailOK    bool          `json:"fail_ok,omitempty"`
+	NoOp      bool          `json:"noop,omitempty"` // ran in no-op mode: Changed counts what would change
 	Targets   []string      `json:"targets"`
 	Nodes     []*NodeResult `json:"nodes"`
 	Attempts  int           `json:"attempts"`
@@ -129,13 +130,27 @@ func Run(ctx context.Context, cat *catalog.Catalog, reg resources.Registry, flee
 	}
 	w := &walker{cat: cat, reg: reg, fleet: fleet, o: o, resolved: catalog.Resolved{}, nsErr: map[string]error{},
 		report: &Report{Started: o.Clock(), NodeSets: map[string][]string{}, byAddr: map[string]*ResourceReport{}}}
+	w.wantResults = map[string]bool{}
+	for _, r := range cat.Resources {
+		for _, k := range r.NodeSets {
+			if _, _, ok := catalog.SplitResultKey(k); ok {
+				w.wantResults[k] = true
+			}
+		}
+	}
 	w.emit(Event{Type: EventRunStart, Resources: len(cat.Resources), NoOp: o.NoOp})
 	w.walk(ctx)
 	rep := w.report
 	rep.Elapsed = o.Clock().Sub(rep.Started)
 	rep.Outcome = OutcomeOK
 	for _, rr := range rep.Resources {
-		rep.Changed += rr.Changed
+		if !rr.NoOp || o.NoOp {
+			// A noop resource inside a real run only says what would
+			// change; it changed nothing.
+			rep.Changed += rr.Changed
+		} else {
+			rep.Unchanged += rr.Changed
+		}
 		rep.Unchanged += rr.Unchanged
 		rep.Failed += rr.Failed
 		rep.NoAnswer += rr.NoAnswer
@@ -168,8 +183,10 @@ type walker struct {
 	resolved catalog.Resolved
 	nsErr    map[string]error
 	nsLocks  sync.Map // addr -> *sync.Mutex, so each node set is discovered once
-	report   *Report
-	evMu     sync.Mutex
+	// wantResults are the result keys some resource uses (changed_nodes...)
+	wantResults map[string]bool
+	report      *Report
+	evMu        sync.Mutex
 }
 
 func (w *walker) emit(e Event) {
@@ -271,6 +288,7 @@ func (w *walker) walk(ctx context.Context) {
 		inFlight--
 		st[rr.Addr] = done
 		outcome[rr.Addr] = rr
+		w.recordResults(rr)
 		if rr.Outcome == OutcomeFailed && !rr.FailOK && w.o.FailFast {
 			stopNew = true
 		}
@@ -301,9 +319,45 @@ func (w *walker) skip(r *catalog.Resource, reason string) *ResourceReport {
 	return rr
 }
 
-// resolve discovers the node sets r needs, once per run each.
+// recordResults keeps the run results of rr that later resources use.
+func (w *walker) recordResults(rr *ResourceReport) {
+	var changed, ok, failed []string
+	for _, nr := range rr.Nodes {
+		switch {
+		case nr.OK && nr.Changed:
+			changed = append(changed, nr.Identity)
+			ok = append(ok, nr.Identity)
+		case nr.OK:
+			ok = append(ok, nr.Identity)
+		default:
+			failed = append(failed, nr.Identity)
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for attr, ids := range map[string][]string{catalog.ResultChanged: changed, catalog.ResultOK: ok, catalog.ResultFailed: failed} {
+		if k := catalog.ResultKey(rr.Addr, attr); w.wantResults[k] {
+			if ids == nil {
+				ids = []string{}
+			}
+			w.resolved[k] = ids
+		}
+	}
+}
+
+// resolve discovers the node sets r needs, once per run each, and checks
+// that the results it uses are there.
 func (w *walker) resolve(ctx context.Context, r *catalog.Resource) (catalog.Resolved, error) {
 	for _, addr := range r.NodeSets {
+		if dep, _, ok := catalog.SplitResultKey(addr); ok {
+			w.mu.Lock()
+			_, have := w.resolved[addr]
+			w.mu.Unlock()
+			if !have {
+				return nil, fmt.Errorf("the results of %s are not available (it did not run)", dep)
+			}
+			continue
+		}
 		lk, _ := w.nsLocks.LoadOrStore(addr, &sync.Mutex{})
 		mu := lk.(*sync.Mutex)
 		mu.Lock()
@@ -394,8 +448,8 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 	}
 	targets = uniq(targets)
 	rr.Targets = targets
-	w.emit(Event{Type: EventResourceStart, Resource: r.Addr, Agent: req.Agent, Action: req.Action, Nodes: targets, AnyOne: r.AnyOne, BatchSize: r.BatchSize})
-	if len(targets) == 0 && !r.AnyOne {
+	w.emit(Event{Type: EventResourceStart, Resource: r.Addr, Agent: req.Agent, Action: req.Action, Nodes: targets, AnyOne: r.AnyOne, BatchSize: r.BatchSize, NoOp: r.NoOp})
+	if len(targets) == 0 && (!r.AnyOne || r.Targets != nil) {
 		rr.Outcome = OutcomeOK
 		rr.Reason = "no target nodes"
 		rr.Elapsed = w.o.Clock().Sub(rr.Started)
@@ -503,7 +557,8 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 		}
 		rr.Outcome, rr.Reason = OutcomeFailed, fmt.Sprintf("interrupted: %d of %d node(s) not started: %s", len(notStarted), len(targets), strings.Join(notStarted, ", "))
 	}
-	w.emit(Event{Type: EventResourceEnd, Resource: r.Addr, Outcome: rr.Outcome, Message: rr.Reason, Elapsed: rr.Elapsed, FailOK: r.FailOK,
+	rr.NoOp = r.NoOp
+	w.emit(Event{Type: EventResourceEnd, Resource: r.Addr, Outcome: rr.Outcome, Message: rr.Reason, Elapsed: rr.Elapsed, FailOK: r.FailOK, NoOp: r.NoOp,
 		Changed: rr.Changed, Unchanged: rr.Unchanged, Failed: rr.Failed, NoAnswer: rr.NoAnswer, Attempt: rr.Attempts})
 	return rr
 }
@@ -511,7 +566,7 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 // attempt makes one call over nodes and judges each reply.
 func (w *walker) attempt(ctx context.Context, r *catalog.Resource, t *resources.Type, req resources.Request, args map[string]any, nodes []string, timeout time.Duration, attempt int) []*NodeResult {
 	call := rpc.CallRequest{Agent: req.Agent, Action: req.Action, Input: req.Input, Targets: nodes, Timeout: timeout,
-		BatchSize: r.BatchSize, BatchSleep: r.BatchSleep, NoOp: w.o.NoOp}
+		BatchSize: r.BatchSize, BatchSleep: r.BatchSleep, NoOp: w.o.NoOp || r.NoOp}
 	judge := func(rep *rpc.Reply) *NodeResult {
 		nr := &NodeResult{Identity: rep.Identity, Status: rep.Status, Changed: rep.Changed, Message: rep.Message, Data: rep.Data, Attempt: attempt, Elapsed: rep.Elapsed, Reply: rep}
 		nr.OK = rep.OK()

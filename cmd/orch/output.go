@@ -167,6 +167,9 @@ func (o *runOutput) describe(ev engine.Event) string {
 		case ev.BatchSize > 0 && len(ev.Nodes) > ev.BatchSize:
 			how += fmt.Sprintf(" in batches of %d", ev.BatchSize)
 		}
+		if ev.NoOp {
+			how += " (no-op: asking what would change)"
+		}
 		return fmt.Sprintf("%s: %s.%s %s", ev.Resource, ev.Agent, ev.Action, how)
 	case engine.EventNodeResult:
 		switch {
@@ -188,6 +191,9 @@ func (o *runOutput) describe(ev engine.Event) string {
 		return fmt.Sprintf("%s: attempt %d: %s: %s", ev.Resource, ev.Attempt, ev.Message, shortList(ev.Nodes, 10))
 	case engine.EventResourceEnd:
 		counts := fmt.Sprintf("%d changed, %d unchanged", ev.Changed, ev.Unchanged)
+		if ev.NoOp || o.noop {
+			counts = fmt.Sprintf("%d would change, %d unchanged", ev.Changed, ev.Unchanged)
+		}
 		if ev.Failed > 0 {
 			counts += fmt.Sprintf(", %d failed", ev.Failed)
 		}

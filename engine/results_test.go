@@ -1,0 +1,124 @@
+package engine_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/orch-fleet/orch/catalog"
+	"github.com/orch-fleet/orch/engine"
+	"github.com/orch-fleet/orch/resources"
+	"github.com/orch-fleet/orch/rpc"
+)
+
+// A resource's run results (changed_nodes, ok_nodes, failed_nodes) choose
+// the targets of later resources, also through a module; a noop resource
+// only says what would change.
+func TestResultsDriveTargets(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("main.hcl", `
+nodes "web" {
+  fact = { cluster = "a" }
+}
+resource "rpc" "pending" {
+  targets = nodes.web
+  agent   = "a"
+  action  = "check"
+  noop    = true
+}
+module "fix" {
+  source  = "./mod"
+  servers = rpc.pending.changed_nodes
+}
+resource "rpc" "after" {
+  targets    = rpc.pending.ok_nodes
+  agent      = "a"
+  action     = "after"
+  depends_on = [module.fix]
+}
+`)
+	write("mod/main.hcl", `
+variable "servers" {
+  type = list(string)
+}
+resource "rpc" "fix" {
+  targets = var.servers
+  agent   = "a"
+  action  = "fix"
+}
+`)
+	cat, diags := catalog.Load(dir, resources.Builtin(), catalog.LoadOptions{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	for _, tc := range []struct {
+		name     string
+		outdated []string
+		fixed    []string
+		changed  int
+	}{
+		{"two outdated", []string{"a1", "a3"}, []string{"a1", "a3"}, 2 + 3},
+		{"none outdated", nil, nil, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeFleet{nodes: []string{"a1", "a2", "a3", "b1"}, behave: func(node, action string, _ int) (rpc.Status, bool) {
+				if action == "check" {
+					return rpc.StatusOK, slices.Contains(tc.outdated, node)
+				}
+				return rpc.StatusOK, true
+			}}
+			rep, err := engine.Run(context.Background(), cat, resources.Builtin(), f, engine.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Outcome != engine.OutcomeOK {
+				t.Fatalf("outcome %s: %s", rep.Outcome, rep.Summary())
+			}
+			var fixed, after []string
+			for _, c := range f.calls {
+				action, node, _ := strings.Cut(c, "@")
+				switch action {
+				case "fix":
+					fixed = append(fixed, node)
+				case "after":
+					after = append(after, node)
+				}
+			}
+			slices.Sort(fixed)
+			slices.Sort(after)
+			if strings.Join(fixed, ",") != strings.Join(tc.fixed, ",") || strings.Join(after, ",") != "a1,a2,a3" {
+				t.Fatalf("fix on %v, after on %v", fixed, after)
+			}
+			// The noop check changed nothing: only fix and after count.
+			if rep.Changed != tc.changed {
+				t.Fatalf("changed %d, want %d (%s)", rep.Changed, tc.changed, rep.Summary())
+			}
+		})
+	}
+}
+
+// Referring to a result attribute that does not exist is a compile error.
+func TestUnknownResultAttribute(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "bad.hcl")
+	_ = os.WriteFile(p, []byte(`
+resource "rpcutil_ping" "a" {}
+resource "rpcutil_ping" "b" {
+  targets = rpcutil_ping.a.changed_nodez
+}
+`), 0o644)
+	_, diags := catalog.Load(p, resources.Builtin(), catalog.LoadOptions{})
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "changed_nodez") {
+		t.Fatalf("got %v", diags)
+	}
+}
