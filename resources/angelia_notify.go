@@ -13,6 +13,7 @@ func angeliaNotify() *Type {
 		Name:        "angelia_notify",
 		Description: "Notify people through any one of the notifier nodes (delivered once, with failover).",
 		Agent:       "angelia",
+		Action:      "notify",
 		AnyOne:      true,
 		Args: []Arg{
 			{Name: "recipient", Type: cty.String, Required: true, Description: "a recipient declared in the notifier nodes' config"},

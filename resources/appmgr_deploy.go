@@ -13,6 +13,7 @@ func appmgrDeploy() *Type {
 		Name:        "appmgr_deploy",
 		Description: "Deploy an application revision from git on the targets (atomic release switch, restart, health check, rollback on failure).",
 		Agent:       "appmgr",
+		Action:      "deploy",
 		Args: []Arg{
 			{Name: "app", Type: cty.String, Required: true, Description: "the application, as declared in the nodes' appmgr config"},
 			{Name: "revision", Type: cty.String, Required: true, Description: "branch, tag or commit to deploy"},

@@ -18,6 +18,7 @@ func haproxyType(name, action, what string, extra ...Arg) *Type {
 		Name:        name,
 		Description: what,
 		Agent:       "haproxy",
+		Action:      action,
 		Args:        args,
 		Request: func(a map[string]any) (Request, error) {
 			be, _ := a["backend"].(string)

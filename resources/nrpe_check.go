@@ -18,6 +18,7 @@ func nrpeCheck() *Type {
 		Name:        "nrpe_check",
 		Description: "Run an NRPE check command on the targets; success is an accepted Nagios exit code.",
 		Agent:       "nrpe",
+		Action:      "run",
 		Args: []Arg{
 			{Name: "command", Type: cty.String, Required: true, Description: "the check command defined on the nodes, e.g. check_load"},
 			{Name: "ok_codes", Type: cty.List(cty.Number), Default: cty.ListVal([]cty.Value{cty.NumberIntVal(0)}),

@@ -40,7 +40,9 @@ type Type struct {
 	// Agent is the agent the type calls. Targets default to every node that
 	// serves it. Empty for types whose arguments name the agent (rpc).
 	Agent string
-	Args  []Arg
+	// Action is the action the type calls, for display ("" for rpc).
+	Action string
+	Args   []Arg
 	// AnyOne makes any_one the default for the type's resources: work that
 	// must happen once, such as a notification.
 	AnyOne bool

@@ -6,6 +6,7 @@ func rpcutilPing() *Type {
 		Name:        "rpcutil_ping",
 		Description: "Every target node answers an rpcutil ping.",
 		Agent:       "rpcutil",
+		Action:      "ping",
 		Request: func(map[string]any) (Request, error) {
 			return Request{Agent: "rpcutil", Action: "ping", Input: map[string]any{}}, nil
 		},

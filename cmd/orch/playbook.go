@@ -133,6 +133,8 @@ func dotGraph(cat *catalog.Catalog, reg resources.Registry) string {
 			if t, ok := reg.Lookup(r.Type); ok {
 				if req, err := t.Request(r.Static); err == nil {
 					action = req.Agent + "." + req.Action
+				} else if t.Agent != "" && t.Action != "" {
+					action = t.Agent + "." + t.Action
 				}
 			}
 			fmt.Fprintf(&b, "%s%s [label=%s];\n", indent, q(r.Addr), q(r.Addr+"\n"+action))
