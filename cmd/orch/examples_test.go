@@ -12,6 +12,7 @@ import (
 func TestExamplePlaybooks(t *testing.T) {
 	vars := map[string][]string{ // playbooks with required variables
 		"health.hcl": {"-var", "cluster=alfa"},
+		"deploy.hcl": {"-var", "cluster=bravo"},
 	}
 	var paths []string
 	for _, pattern := range []string{"../../examples/*/*.hcl", "../../testdata/playbooks/valid/*.hcl"} {
