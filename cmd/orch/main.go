@@ -54,6 +54,7 @@ func commands() map[string]command {
 		"fmt":      {"format playbook files canonically", runFmt},
 		"apply":    {"apply a playbook to the fleet", runApply},
 		"plan":     {"show what apply would do, changing nothing", runPlan},
+		"demo":     {"run the webapp scenario on a demo fleet (demo up: keep it running)", runDemo},
 		// commands are added here, one line each, by the files that define them
 	}
 }

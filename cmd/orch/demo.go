@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	demofleet "github.com/orch-fleet/orch/examples/webapp/fleet"
+)
+
+// runDemo is `orch demo`: the webapp scenario end to end on a fleet started
+// on loopback; `orch demo up` starts the fleet and keeps it running;
+// `orch demo web` is the demo's web server (started by the fleet).
+func runDemo(ctx context.Context, e *env, args []string) int {
+	sub := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	switch sub {
+	case "":
+		return demoRun(ctx, e, args)
+	case "up":
+		return demoUp(ctx, e, args)
+	case "web":
+		return demoWeb(ctx, e, args)
+	}
+	return usageErr(e, "demo", "unknown subcommand %q: orch demo [up] [--dir DIR]", sub)
+}
+
+// demoStart parses --dir and starts the fleet with revision v1 deployed.
+func demoStart(ctx context.Context, e *env, cmd string, args []string) (*demofleet.Fleet, bool, int) {
+	fs := newFlagSet(cmd, e.stderr)
+	dir := fs.String("dir", "", "directory for the fleet (default: a new temp dir, removed at the end)")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return nil, false, exitInvalid
+	}
+	temp := *dir == ""
+	if temp {
+		d, err := os.MkdirTemp("", "orch-demo-")
+		if err != nil {
+			fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
+			return nil, false, exitFailed
+		}
+		*dir = d
+	} else if err := os.MkdirAll(*dir, 0o755); err != nil {
+		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
+		return nil, false, exitFailed
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
+		return nil, false, exitFailed
+	}
+	start := time.Now()
+	fmt.Fprintf(e.stdout, "== starting the demo fleet in %s\n", *dir)
+	f, err := demofleet.Start(ctx, demofleet.Options{Dir: *dir, Binary: bin, Log: e.stdout})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
+		if temp {
+			os.RemoveAll(*dir)
+		}
+		return nil, false, exitFailed
+	}
+	fmt.Fprintf(e.stdout, "== deploying revision v1 on the nine web nodes (Go SDK, appmgr.deploy)\n")
+	if err := f.Bootstrap(ctx, "v1"); err != nil {
+		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
+		f.Stop()
+		return nil, false, exitFailed
+	}
+	fmt.Fprintf(e.stdout, "== fleet ready in %s\n", time.Since(start).Round(10*time.Millisecond))
+	return f, temp, exitOK
+}
+
+// demoRun runs the scenario: alfa then bravo to v2, with the normal apply
+// output, showing what HAProxy serves before and after.
+func demoRun(ctx context.Context, e *env, args []string) int {
+	f, temp, code := demoStart(ctx, e, "demo", args)
+	if f == nil {
+		return code
+	}
+	defer func() {
+		fmt.Fprintf(e.stdout, "== stopping the fleet\n")
+		f.Stop()
+		if temp {
+			os.RemoveAll(f.Dir())
+		}
+	}()
+	showServed(ctx, e, f, "before")
+	playbook := filepath.Join(f.PlaybookDir, "deploy.hcl")
+	code = exitOK
+	for _, cluster := range []string{"alfa", "bravo"} {
+		fmt.Fprintf(e.stdout, "\n== orch apply %s -var cluster=%s -var revision=v2\n", playbook, cluster)
+		if c := run(ctx, demoEnv(e, f), []string{"apply", playbook, "-var", "cluster=" + cluster, "-var", "revision=v2", "--plain"}); c != exitOK {
+			code = c
+			break
+		}
+	}
+	showServed(ctx, e, f, "after")
+	fmt.Fprintf(e.stdout, "\n== notifications received by the webhook\n")
+	for _, n := range f.Notifications() {
+		fmt.Fprintf(e.stdout, "  from %v: %v\n    %v\n", n["node"], n["subject"], n["message"])
+	}
+	if code == exitOK {
+		fmt.Fprintf(e.stdout, "\nDone: both clusters run v2. Try it yourself: orch demo up (docs/tutorial.md).\n")
+	}
+	return code
+}
+
+// demoEnv is e with the fleet's client environment.
+func demoEnv(e *env, f *demofleet.Fleet) *env {
+	fe := f.Env()
+	return &env{stdout: e.stdout, stderr: e.stderr, signals: e.signals, getenv: func(k string) string {
+		if v, ok := fe[k]; ok {
+			return v
+		}
+		return e.getenv(k)
+	}}
+}
+
+func showServed(ctx context.Context, e *env, f *demofleet.Fleet, when string) {
+	served, err := f.Served(ctx)
+	states, _ := f.ServerStates()
+	fmt.Fprintf(e.stdout, "\n== what HAProxy serves %s (%s)\n", when, f.FrontURL)
+	if err != nil {
+		fmt.Fprintf(e.stdout, "  %v\n", err)
+	}
+	ids := append(append([]string{}, demofleet.Alfa...), demofleet.Bravo...)
+	sort.Strings(ids)
+	for _, id := range ids {
+		rev := served[id]
+		if rev == "" {
+			rev = "-"
+		}
+		cluster := "alfa"
+		if strings.Compare(id, "web6") >= 0 {
+			cluster = "bravo"
+		}
+		fmt.Fprintf(e.stdout, "  %-5s %-6s %-6s %s\n", id, cluster, states[id], rev)
+	}
+}
+
+// demoUp starts the fleet and keeps it until SIGINT/SIGTERM.
+func demoUp(ctx context.Context, e *env, args []string) int {
+	f, temp, code := demoStart(ctx, e, "demo up", args)
+	if f == nil {
+		return code
+	}
+	defer func() {
+		fmt.Fprintf(e.stdout, "== stopping the fleet\n")
+		f.Stop()
+		if temp {
+			os.RemoveAll(f.Dir())
+		}
+	}()
+	envFile := filepath.Join(f.Dir(), "env")
+	fmt.Fprintf(e.stdout, `
+The fleet is up: 12 nodes, HAProxy on %s, revision v1 everywhere.
+From another terminal:
+
+  . %s
+  orch ping
+  orch apply $ORCH_DEMO_PLAYBOOK -var cluster=alfa -var revision=v2
+
+Pid files are in %s (kill one to see what orch does).
+Press Ctrl-C to stop everything.
+`, f.FrontURL, envFile, filepath.Join(f.Dir(), "pids"))
+	select {
+	case <-e.signals:
+	case <-ctx.Done():
+	}
+	return exitOK
+}
+
+// demoWeb is the demo's web server process.
+func demoWeb(ctx context.Context, e *env, args []string) int {
+	fs := newFlagSet("demo web", e.stderr)
+	id := fs.String("identity", "", "node identity")
+	listen := fs.String("listen", "127.0.0.1:8080", "address")
+	root := fs.String("root", "", "the app's deploy root")
+	if _, err := parseInterspersed(fs, args); err != nil || *id == "" || *root == "" {
+		return usageErr(e, "demo web", "usage: orch demo web --identity ID --listen ADDR --root DIR")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hup := make(chan os.Signal, 1)
+	go func() {
+		for s := range e.signals {
+			if s == syscall.SIGHUP {
+				hup <- s
+				continue
+			}
+			cancel()
+			return
+		}
+	}()
+	if err := demofleet.ServeWeb(ctx, *id, *listen, *root, hup); err != nil {
+		fmt.Fprintf(e.stderr, "orch demo web: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
