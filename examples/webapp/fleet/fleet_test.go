@@ -1,0 +1,230 @@
+package fleet_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/orch-fleet/orch/examples/webapp/fleet"
+)
+
+// bins are the orch binary and the SDK example, built once.
+var bins struct{ orch, sdk string }
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		dir, err := os.MkdirTemp("", "orch-webapp-test")
+		if err != nil {
+			panic(err)
+		}
+		defer os.RemoveAll(dir)
+		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(gobin); err != nil {
+			gobin = "go"
+		}
+		bins.orch, bins.sdk = filepath.Join(dir, "orch"), filepath.Join(dir, "deploy-sdk")
+		for _, b := range [][]string{{bins.orch, "github.com/orch-fleet/orch/cmd/orch"}, {bins.sdk, "../deploy.go"}} {
+			if out, err := exec.Command(gobin, "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b[1], err, out)
+				return 1
+			}
+		}
+		return m.Run()
+	}())
+}
+
+// apply runs `orch apply` on the fleet's deploy.hcl as a separate process.
+func apply(t *testing.T, f *fleet.Fleet, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bins.orch, append([]string{"apply", filepath.Join(f.PlaybookDir, "deploy.hcl")}, args...)...)
+	cmd.Env = os.Environ()
+	for k, v := range f.Env() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, out.String()
+}
+
+func servedAll(t *testing.T, f *fleet.Fleet, want map[string]string) {
+	t.Helper()
+	served, err := f.Served(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, rev := range want {
+		if served[id] != rev {
+			t.Errorf("HAProxy serves %q from %s, want %q (all: %v)", served[id], id, rev, served)
+		}
+	}
+}
+
+func states(t *testing.T, f *fleet.Fleet, ids []string, want string) {
+	t.Helper()
+	st, err := f.ServerStates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if st[id] != want {
+			t.Errorf("HAProxy has %s %s, want %s (all: %v)", id, st[id], want, st)
+		}
+	}
+}
+
+func revs(ids []string, rev string) map[string]string {
+	m := map[string]string{}
+	for _, id := range ids {
+		m[id] = rev
+	}
+	return m
+}
+
+// TestWebappScenario runs the scenario's stories in order on one fleet.
+func TestWebappScenario(t *testing.T) {
+	ctx := context.Background()
+	f, err := fleet.Start(ctx, fleet.Options{Dir: t.TempDir(), Binary: bins.orch, Log: testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	if err := f.Bootstrap(ctx, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	all := append(append([]string{}, fleet.Alfa...), fleet.Bravo...)
+	servedAll(t, f, revs(all, "v1"))
+	notes := func() int { return len(f.Notifications()) }
+
+	t.Run("alfa then bravo", func(t *testing.T) {
+		for i, cluster := range []string{"alfa", "bravo"} {
+			code, out := apply(t, f, "-var", "cluster="+cluster, "-var", "revision=v2")
+			if code != 0 {
+				t.Fatalf("%s: exit %d\n%s", cluster, code, out)
+			}
+			if n := f.Notifications(); len(n) != i+1 || n[i]["subject"] != "webapp v2 deployed to "+cluster {
+				t.Fatalf("after %s: notifications %v", cluster, n)
+			}
+		}
+		servedAll(t, f, revs(all, "v2"))
+		states(t, f, all, "UP")
+	})
+
+	t.Run("re-running changes nothing", func(t *testing.T) {
+		code, out := apply(t, f, "-var", "cluster=bravo", "-var", "revision=v2")
+		if code != 0 || !strings.Contains(out, "nodes: 0 changed") || notes() != 2 {
+			t.Fatalf("exit %d, %d notifications\n%s", code, notes(), out)
+		}
+	})
+
+	t.Run("load stays critical", func(t *testing.T) {
+		if err := f.SetLoadCritical("web2", true); err != nil {
+			t.Fatal(err)
+		}
+		code, out := apply(t, f, "-var", "cluster=alfa", "-var", "revision=v1", "-var", "load_timeout=2s", "-var", "load_interval=500ms")
+		if code != 1 || !strings.Contains(out, "nrpe_check.load: web2 failed") || !strings.Contains(out, "CRITICAL") ||
+			!strings.Contains(out, "angelia_notify.deployed: skipped") {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+		states(t, f, fleet.Alfa, "MAINT")
+		states(t, f, fleet.Bravo, "UP")
+		if notes() != 2 {
+			t.Fatalf("%d notifications", notes())
+		}
+		// Fixed: the same command again puts the cluster back.
+		if err := f.SetLoadCritical("web2", false); err != nil {
+			t.Fatal(err)
+		}
+		code, out = apply(t, f, "-var", "cluster=alfa", "-var", "revision=v1")
+		if code != 0 {
+			t.Fatalf("re-run: exit %d\n%s", code, out)
+		}
+		states(t, f, all, "UP")
+		servedAll(t, f, revs(fleet.Alfa, "v1"))
+	})
+
+	t.Run("a web node down before the run", func(t *testing.T) {
+		if err := f.Kill("web7"); err != nil {
+			t.Fatal(err)
+		}
+		code, out := apply(t, f, "-var", "cluster=bravo", "-var", "revision=v1", "--timeout", "2s")
+		if code != 1 || !strings.Contains(out, "rpcutil_ping.fleet: web7 did not answer") || !strings.Contains(out, "appmgr_deploy.pending: skipped") {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+		// Nothing changed on any node.
+		servedAll(t, f, revs(fleet.Bravo, "v2"))
+		states(t, f, all, "UP")
+		if err := f.StartNode("web7"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("notify1 down", func(t *testing.T) {
+		if err := f.Kill("notify1"); err != nil {
+			t.Fatal(err)
+		}
+		before := notes()
+		code, out := apply(t, f, "-var", "cluster=bravo", "-var", "revision=v1")
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+		n := f.Notifications()
+		if len(n) != before+1 || n[len(n)-1]["node"] != "notify2" {
+			t.Fatalf("notifications %v", n[before:])
+		}
+		servedAll(t, f, revs(fleet.Bravo, "v1"))
+		if err := f.StartNode("notify1"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("the Go SDK example", func(t *testing.T) {
+		if err := f.SetLoadCritical("web3", true); err != nil {
+			t.Fatal(err)
+		}
+		defer f.SetLoadCritical("web3", false)
+		cmd := exec.Command(bins.sdk, "-cluster", "alfa", "-revision", "v2", "-load-timeout", "1s", "-interval", "300ms")
+		cmd.Env = os.Environ()
+		for k, v := range f.Env() {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Fatalf("exit %v, want 1\n%s", err, out)
+		}
+		for _, want := range []string{"web1     v1", "v2 (", "web3     v1", "MAINTENANCE load: CRITICAL", "left in maintenance"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+		states(t, f, []string{"web3"}, "MAINT")
+		states(t, f, []string{"web1", "web2", "web4", "web5"}, "UP")
+		n := f.Notifications()
+		last, _ := json.Marshal(n[len(n)-1])
+		if !strings.Contains(string(last), "web3") || !strings.Contains(string(last), "left in maintenance") {
+			t.Fatalf("last notification %s", last)
+		}
+	})
+}
+
+// testWriter sends the fleet's progress lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
