@@ -28,9 +28,9 @@ deps:
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$need; \
 	fi
 
-# demo runs the largest scenario that exists today: see README.md.
+# demo runs the webapp scenario on a fleet started on loopback (docs/tutorial.md).
 demo: deps build
-	./examples/bus/demo.sh
+	./bin/orch demo
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
