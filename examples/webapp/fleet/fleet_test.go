@@ -107,6 +107,28 @@ func TestWebappScenario(t *testing.T) {
 	}
 	all := append(append([]string{}, fleet.Alfa...), fleet.Bravo...)
 	servedAll(t, f, revs(all, "v1"))
+	// What `orch demo up` promises: DIR/env and a pid file per process.
+	env, err := os.ReadFile(filepath.Join(f.Dir(), "env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"ORCH_SERVER", "ORCH_KEY", "ORCH_DEMO_HAPROXY_SOCKET", "ORCH_DEMO_URL"} {
+		if !strings.Contains(string(env), "export "+k+"=") {
+			t.Errorf("env lacks %s:\n%s", k, env)
+		}
+	}
+	pids := []string{"broker", "haproxy"}
+	for _, id := range fleet.Nodes() {
+		pids = append(pids, id)
+	}
+	for _, id := range all {
+		pids = append(pids, "http-"+id)
+	}
+	for _, p := range pids {
+		if _, err := os.Stat(filepath.Join(f.Dir(), "pids", p+".pid")); err != nil {
+			t.Errorf("no pid file for %s", p)
+		}
+	}
 	notes := func() int { return len(f.Notifications()) }
 
 	t.Run("alfa then bravo", func(t *testing.T) {
