@@ -60,7 +60,7 @@ func upgrade(ctx context.Context, cluster, revision string, loadTimeout, interva
 	if err != nil {
 		return err
 	}
-	web, err := fleet.Discover(ctx, orch.Filter{Facts: orch.Facts("cluster="+cluster), Agents: []string{"appmgr"}})
+	web, err := fleet.Discover(ctx, orch.Filter{Facts: orch.Facts("cluster=" + cluster), Agents: []string{"appmgr"}})
 	if err != nil {
 		return err
 	}
