@@ -106,6 +106,7 @@ type Report struct {
 	NoAnswer  int                 `json:"no_answer"`
 	Skipped   int                 `json:"skipped"`
 	Cancelled bool                `json:"cancelled,omitempty"`
+	NoOp      bool                `json:"noop,omitempty"` // a plan: Changed counts what would change
 	Started   time.Time           `json:"started"`
 	Elapsed   time.Duration       `json:"elapsed_ns"`
 	byAddr    map[string]*ResourceReport
@@ -164,6 +165,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, reg resources.Registry, flee
 			}
 		}
 	}
+	rep.NoOp = o.NoOp
 	rep.Cancelled = w.stopped(ctx)
 	if rep.Cancelled {
 		rep.Outcome = OutcomeFailed
@@ -677,8 +679,12 @@ func (r *Report) summary() string {
 			failed++
 		}
 	}
-	return fmt.Sprintf("%d resource(s): %d ok, %d failed, %d skipped; nodes: %d changed, %d unchanged, %d failed, %d no answer",
-		len(r.Resources), ok, failed, r.Skipped, r.Changed, r.Unchanged, r.Failed, r.NoAnswer)
+	changed := "changed"
+	if r.NoOp {
+		changed = "would change"
+	}
+	return fmt.Sprintf("%d resource(s): %d ok, %d failed, %d skipped; nodes: %d %s, %d unchanged, %d failed, %d no answer",
+		len(r.Resources), ok, failed, r.Skipped, r.Changed, changed, r.Unchanged, r.Failed, r.NoAnswer)
 }
 
 // Summary is the one-line summary of the run.

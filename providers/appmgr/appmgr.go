@@ -287,7 +287,7 @@ func (a *app) deploy(ctx context.Context, rev string, noop bool) (*rpc.Result, e
 		return &rpc.Result{Data: data, Message: fmt.Sprintf("%s already at %s (%s)", a.Name, rev, short(commit))}, nil
 	}
 	if noop {
-		return &rpc.Result{Changed: true, Data: data, Message: fmt.Sprintf("would deploy %s %s (%s), replacing %s", a.Name, rev, short(commit), orNone(cur))}, nil
+		return &rpc.Result{Changed: true, Data: data, Message: fmt.Sprintf("would deploy %s %s (%s), replacing %s", a.Name, rev, short(commit), orNone(short(cur)))}, nil
 	}
 	if err := a.export(ctx, rev, commit); err != nil {
 		return nil, err
@@ -298,7 +298,7 @@ func (a *app) deploy(ctx context.Context, rev string, noop bool) (*rpc.Result, e
 		return nil, err
 	}
 	a.prune()
-	return &rpc.Result{Changed: true, Data: data, Message: fmt.Sprintf("deployed %s %s (%s), was %s", a.Name, rev, short(commit), orNone(cur))}, nil
+	return &rpc.Result{Changed: true, Data: data, Message: fmt.Sprintf("deployed %s %s (%s), was %s", a.Name, rev, short(commit), orNone(short(cur)))}, nil
 }
 
 // export writes releases/<commit> unless it exists: git archive into a
