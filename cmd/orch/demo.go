@@ -47,9 +47,15 @@ func demoStart(ctx context.Context, e *env, cmd string, args []string) (*demofle
 			return nil, false, exitFailed
 		}
 		*dir = d
-	} else if err := os.MkdirAll(*dir, 0o755); err != nil {
-		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
-		return nil, false, exitFailed
+	} else {
+		if entries, err := os.ReadDir(*dir); err == nil && len(entries) > 0 {
+			fmt.Fprintf(e.stderr, "orch %s: %s is not empty: give a new directory (or remove this one; is another demo still running there?)\n", cmd, *dir)
+			return nil, false, exitInvalid
+		}
+		if err := os.MkdirAll(*dir, 0o755); err != nil {
+			fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
+			return nil, false, exitFailed
+		}
 	}
 	bin, err := os.Executable()
 	if err != nil {
@@ -158,17 +164,18 @@ func demoUp(ctx context.Context, e *env, args []string) int {
 		}
 	}()
 	envFile := filepath.Join(f.Dir(), "env")
+	bin, _ := os.Executable()
 	fmt.Fprintf(e.stdout, `
 The fleet is up: 12 nodes, HAProxy on %s, revision v1 everywhere.
 From another terminal:
 
   . %s
-  orch ping
-  orch apply $ORCH_DEMO_PLAYBOOK -var cluster=alfa -var revision=v2
+  %s ping
+  %s apply %s -var cluster=alfa -var revision=v2
 
-Pid files are in %s (kill one to see what orch does).
+Pid files are in %s (kill one to see what orch does), logs in %s.
 Press Ctrl-C to stop everything.
-`, f.FrontURL, envFile, filepath.Join(f.Dir(), "pids"))
+`, f.FrontURL, envFile, bin, bin, filepath.Join(f.PlaybookDir, "deploy.hcl"), filepath.Join(f.Dir(), "pids"), filepath.Join(f.Dir(), "logs"))
 	select {
 	case <-e.signals:
 	case <-ctx.Done():
