@@ -7,12 +7,12 @@ LDFLAGS := -X main.version=$(VERSION)
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/orch ./cmd/orch
 
-# test runs vet, the whole suite, and the race detector on the concurrent core.
+# test runs vet, the whole suite, and the whole suite again under the race detector.
 test: build
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -race ./engine/ ./rpc/
+	$(GO) test -count=1 -race ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
