@@ -1,16 +1,19 @@
 package fleet_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orch-fleet/orch/examples/webapp/fleet"
 )
@@ -211,6 +214,69 @@ func TestWebappScenario(t *testing.T) {
 		if err := f.StartNode("notify1"); err != nil {
 			t.Fatal(err)
 		}
+	})
+
+	t.Run("SIGINT mid-run", func(t *testing.T) {
+		if err := f.SetLoadCritical("web8", true); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bins.orch, "apply", filepath.Join(f.PlaybookDir, "deploy.hcl"), "-var", "cluster=bravo", "-var", "revision=v2",
+			"-var", "load_timeout=60s", "-var", "load_interval=1s")
+		cmd.Env = os.Environ()
+		for k, v := range f.Env() {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		pr, pw := io.Pipe()
+		cmd.Stdout, cmd.Stderr = pw, pw
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		retrying, scanned := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(scanned)
+			sc := bufio.NewScanner(pr)
+			once := false
+			for sc.Scan() {
+				out.WriteString(sc.Text() + "\n")
+				if !once && strings.Contains(sc.Text(), "nrpe_check.load: attempt 2") {
+					once = true
+					close(retrying)
+				}
+			}
+		}()
+		select {
+		case <-retrying:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatal("the load check never retried")
+		}
+		start := time.Now()
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		pw.Close()
+		<-scanned
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || time.Since(start) > 10*time.Second {
+			t.Fatalf("exit %v after %s\n%s", err, time.Since(start), out.String())
+		}
+		for _, want := range []string{"interrupt: starting nothing new", "module.service.haproxy_enable.servers[0]: skipped", "FAILED:"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("output lacks %q:\n%s", want, out.String())
+			}
+		}
+		// A consistent state: bravo deployed but out of the load balancer.
+		states(t, f, fleet.Bravo, "MAINT")
+		// Fixed and re-run: back in service.
+		if err := f.SetLoadCritical("web8", false); err != nil {
+			t.Fatal(err)
+		}
+		if code, out := apply(t, f, "-var", "cluster=bravo", "-var", "revision=v2"); code != 0 {
+			t.Fatalf("re-run: exit %d\n%s", code, out)
+		}
+		states(t, f, all, "UP")
+		servedAll(t, f, revs(fleet.Bravo, "v2"))
 	})
 
 	t.Run("the Go SDK example", func(t *testing.T) {
