@@ -63,9 +63,9 @@ func TestLiveViewOnATerminal(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errb.String())
 	}
 	for _, want := range []string{
-		"\x1b[1A\x1b[J",                          // the live block is erased and redrawn
+		"\x1b[1A\x1b[J", // the live block is erased and redrawn
 		"... nrpe_check.state nrpe.run: 0/1 node(s)", // a running resource with done/total
-		"nrpe_check.state: ok in",                  // finished resources stay on screen
+		"nrpe_check.state: ok in",                    // finished resources stay on screen
 		"OK: 3 resource(s)",
 	} {
 		if !strings.Contains(out, want) {
