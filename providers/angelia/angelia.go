@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,6 +79,9 @@ type emailConfig struct {
 	Password string   `hcl:"password,optional"`
 	// StartTLS: "auto" (when offered; the default), "always", "never".
 	StartTLS string `hcl:"starttls,optional"`
+	// CAFile holds PEM certificates to trust for the server's certificate
+	// (a private CA); default: the system's roots.
+	CAFile string `hcl:"ca_file,optional"`
 }
 
 type fileConfig struct {
@@ -177,7 +181,18 @@ func New(body hcl.Body, env providers.Env) (rpc.Handler, hcl.Diagnostics) {
 			if len(e.To) == 0 {
 				return fail("recipient %s: email needs at least one address in to.", r.Name)
 			}
-			chans = append(chans, &email{cfg: e})
+			em := &email{cfg: e}
+			if e.CAFile != "" {
+				pem, err := os.ReadFile(e.CAFile)
+				if err != nil {
+					return fail("recipient %s: reading ca_file: %v", r.Name, err)
+				}
+				em.roots = x509.NewCertPool()
+				if !em.roots.AppendCertsFromPEM(pem) {
+					return fail("recipient %s: ca_file %s holds no PEM certificate.", r.Name, e.CAFile)
+				}
+			}
+			chans = append(chans, em)
 		}
 		for _, f := range r.File {
 			if !filepath.IsAbs(f.Path) {
@@ -412,7 +427,10 @@ func (w *webhook) deliver(ctx context.Context, n *Notification) error {
 }
 
 // email sends over SMTP.
-type email struct{ cfg emailConfig }
+type email struct {
+	cfg   emailConfig
+	roots *x509.CertPool // nil: the system's
+}
 
 func (e *email) name() string { return "email" }
 
@@ -435,7 +453,7 @@ func (e *email) deliver(ctx context.Context, n *Notification) error {
 	}
 	defer c.Close()
 	if ok, _ := c.Extension("STARTTLS"); ok && e.cfg.StartTLS != "never" {
-		if err := c.StartTLS(&tls.Config{ServerName: host}); err != nil {
+		if err := c.StartTLS(&tls.Config{ServerName: host, RootCAs: e.roots, MinVersion: tls.VersionTLS12}); err != nil {
 			return fmt.Errorf("STARTTLS: %w", err)
 		}
 	} else if e.cfg.StartTLS == "always" {

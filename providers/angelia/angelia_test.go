@@ -3,9 +3,18 @@ package angelia_test
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -55,8 +64,16 @@ func (r *receiver) count() int {
 	return len(r.bodies)
 }
 
-// smtpServer is a minimal local SMTP listener recording messages.
-func smtpServer(t *testing.T) (string, func() []string) {
+// smtpMsg is a message the test SMTP listener accepted.
+type smtpMsg struct {
+	data string
+	tls  bool   // the session had switched to TLS
+	auth string // the AUTH PLAIN credentials, decoded
+}
+
+// smtpServer is a minimal local SMTP listener recording messages; with
+// tlsConf it offers STARTTLS and AUTH PLAIN.
+func smtpServer(t *testing.T, tlsConf *tls.Config) (string, func() []smtpMsg) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -64,7 +81,7 @@ func smtpServer(t *testing.T) (string, func() []string) {
 	}
 	t.Cleanup(func() { l.Close() })
 	var mu sync.Mutex
-	var msgs []string
+	var msgs []smtpMsg
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -72,12 +89,12 @@ func smtpServer(t *testing.T) (string, func() []string) {
 				return
 			}
 			go func(c net.Conn) {
-				defer c.Close()
+				defer func() { c.Close() }()
 				r := bufio.NewReader(c)
 				say := func(s string) { fmt.Fprintf(c, "%s\r\n", s) }
 				say("220 test ESMTP")
 				var data strings.Builder
-				inData := false
+				inData, inTLS, auth := false, false, ""
 				for {
 					line, err := r.ReadString('\n')
 					if err != nil {
@@ -87,7 +104,7 @@ func smtpServer(t *testing.T) (string, func() []string) {
 						if line == ".\r\n" {
 							inData = false
 							mu.Lock()
-							msgs = append(msgs, data.String())
+							msgs = append(msgs, smtpMsg{data: data.String(), tls: inTLS, auth: auth})
 							mu.Unlock()
 							say("250 queued")
 							continue
@@ -97,7 +114,25 @@ func smtpServer(t *testing.T) (string, func() []string) {
 					}
 					switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
 					case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
-						say("250-test\r\n250 8BITMIME")
+						switch {
+						case tlsConf != nil && !inTLS:
+							say("250-test\r\n250-STARTTLS\r\n250 8BITMIME")
+						case inTLS:
+							say("250-test\r\n250-AUTH PLAIN\r\n250 8BITMIME")
+						default:
+							say("250-test\r\n250 8BITMIME")
+						}
+					case cmd == "STARTTLS" && tlsConf != nil:
+						say("220 go ahead")
+						tc := tls.Server(c, tlsConf)
+						if err := tc.Handshake(); err != nil {
+							return
+						}
+						c, r, inTLS = tc, bufio.NewReader(tc), true
+					case strings.HasPrefix(cmd, "AUTH PLAIN"):
+						b, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(line[len("AUTH PLAIN"):]))
+						auth = strings.ReplaceAll(string(b), "\x00", ":")
+						say("235 authenticated")
 					case strings.HasPrefix(cmd, "DATA"):
 						inData = true
 						say("354 go ahead")
@@ -111,10 +146,80 @@ func smtpServer(t *testing.T) (string, func() []string) {
 			}(c)
 		}
 	}()
-	return l.Addr().String(), func() []string {
+	return l.Addr().String(), func() []smtpMsg {
 		mu.Lock()
 		defer mu.Unlock()
-		return append([]string(nil), msgs...)
+		return append([]smtpMsg(nil), msgs...)
+	}
+}
+
+// selfSigned returns a TLS config for 127.0.0.1 and its certificate as PEM.
+func selfSigned(t *testing.T) (*tls.Config, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "smtp test"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	kb, _ := x509.MarshalECPrivateKey(key)
+	pair, err := tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}}, certPEM
+}
+
+func TestEmailSTARTTLSAndAuth(t *testing.T) {
+	conf, certPEM := selfSigned(t)
+	addr, mails := smtpServer(t, conf)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	newH := func(extra string) rpc.Handler {
+		body := fmt.Sprintf(`recipient "ops" {
+  email {
+    smtp     = %q
+    from     = "orch@example.invalid"
+    to       = ["ops@example.invalid"]
+    username = "orch"
+    password = "s3cret"
+    %s
+  }
+}`, addr, extra)
+		f, diags := hclsyntax.ParseConfig([]byte(body), "node.hcl", hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		h, diags := angelia.New(f.Body, providers.Env{Identity: "notify1"})
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		return h
+	}
+	call := &rpc.Call{Action: "notify", Input: map[string]any{"recipient": "ops", "subject": "s", "message": "m"}}
+	// Trusting the private CA: the session is encrypted, then authenticated.
+	if _, err := newH(fmt.Sprintf("ca_file = %q\n    starttls = \"always\"", ca)).Handle(context.Background(), call); err != nil {
+		t.Fatal(err)
+	}
+	m := mails()
+	if len(m) != 1 || !m[0].tls || m[0].auth != ":orch:s3cret" {
+		t.Fatalf("mails %+v", m)
+	}
+	// Without the CA the server's certificate is refused: nothing is sent.
+	if _, err := newH("").Handle(context.Background(), call); err == nil || !strings.Contains(err.Error(), "STARTTLS") {
+		t.Fatalf("untrusted certificate: %v", err)
+	}
+	if len(mails()) != 1 {
+		t.Fatal("a message was sent over an unverified connection")
 	}
 }
 
@@ -122,7 +227,7 @@ func TestChannels(t *testing.T) {
 	rec := &receiver{}
 	hook := httptest.NewServer(rec)
 	defer hook.Close()
-	smtpAddr, mails := smtpServer(t)
+	smtpAddr, mails := smtpServer(t, nil)
 	jsonl := filepath.Join(t.TempDir(), "notifications.jsonl")
 	body := fmt.Sprintf(`
 recipient "oncall" {
@@ -160,8 +265,8 @@ recipient "oncall" {
 	if rec.heads[0].Get("Authorization") != "Bearer t0ken" || rec.heads[0].Get("Idempotency-Key") != "r1" {
 		t.Fatalf("headers %v", rec.heads[0])
 	}
-	if m := mails(); len(m) != 1 || !strings.Contains(m[0], "Subject: [high] deploy bravo") || !strings.Contains(m[0], "revision 2 is live") {
-		t.Fatalf("mails %q", m)
+	if m := mails(); len(m) != 1 || !strings.Contains(m[0].data, "Subject: [high] deploy bravo") || !strings.Contains(m[0].data, "revision 2 is live") {
+		t.Fatalf("mails %+v", m)
 	}
 	b, _ := os.ReadFile(jsonl)
 	var n angelia.Notification
