@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -78,7 +79,7 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 	cl, closeConn, err := rf.cf.connect(ctx)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
-		if strings.HasPrefix(err.Error(), "no client key") {
+		if errors.Is(err, errNoKey) {
 			return exitInvalid
 		}
 		return exitFailed

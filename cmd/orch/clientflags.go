@@ -87,10 +87,13 @@ func (c *clientFlags) filter() (rpc.Filter, error) {
 	return f, f.Validate()
 }
 
+// errNoKey is a usage error: the command cannot sign without a key.
+var errNoKey = errors.New("no client key: pass --key FILE or set ORCH_KEY (orch keygen --out FILE creates one; nodes must trust its public key)")
+
 // connect opens the broker connection and the signing client.
 func (c *clientFlags) connect(ctx context.Context) (*rpc.Client, func(), error) {
 	if c.key == "" {
-		return nil, nil, errors.New("no client key: pass --key FILE or set ORCH_KEY (orch keygen --out FILE creates one; nodes must trust its public key)")
+		return nil, nil, errNoKey
 	}
 	key, err := rpc.LoadKey(c.key)
 	if err != nil {
