@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -593,6 +594,12 @@ func (w *walker) attempt(ctx context.Context, r *catalog.Resource, t *resources.
 	}
 	call.Accept = func(rep *rpc.Reply) bool { return judge(rep).OK }
 	if r.AnyOne {
+		// Start from a random node so that the nodes share the work, and
+		// fail over through the others in turn.
+		if n := len(nodes); n > 1 {
+			k := rand.IntN(n)
+			call.Targets = append(append([]string{}, nodes[k:]...), nodes[:k]...)
+		}
 		return w.collect(r, nodes, attempt, judge)(w.fleet.CallAnyOne(ctx, call))
 	}
 	// Batches are walked here rather than in the client so that a graceful
