@@ -46,7 +46,6 @@ type instance struct {
 	ctx       *hcl.EvalContext
 	args      cty.Value // object of the type's arguments (may hold unknowns)
 	targets   cty.Value // list of identities, or NilVal when not given
-	deps      map[string]bool
 	nodeSets  map[string]bool
 	static    staticMeta
 	declDeps  []string // decl keys referenced in the same scope

@@ -55,9 +55,6 @@ var retrySchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "attempts"}, {Name: "interval"}, {Name: "timeout"}},
 }
 
-// moduleMeta are the module block's own arguments; the others are inputs.
-var moduleMeta = map[string]bool{"source": true, "for_each": true, "count": true, "depends_on": true}
-
 // module is one parsed playbook directory (or file).
 type module struct {
 	path      string // file or directory
@@ -197,9 +194,7 @@ func (ps *parser) parseBlock(m *module, b *hcl.Block) hcl.Diagnostics {
 	case "locals":
 		attrs, d := b.Body.JustAttributes()
 		diags = append(diags, d...)
-		for _, a := range sortedAttrs(attrs) {
-			m.locals = append(m.locals, a)
-		}
+		m.locals = append(m.locals, sortedAttrs(attrs)...)
 	case "nodes":
 		c, d := b.Body.Content(nodesSchema)
 		diags = append(diags, suggestArgs(d, nodesSchema)...)

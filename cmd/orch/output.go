@@ -34,13 +34,12 @@ type runOutput struct {
 
 // liveResource is a running resource in the live view.
 type liveResource struct {
-	started  time.Time
-	total    int
-	done     int
-	failed   int
-	attempt  int
-	call     string
-	batchLen int
+	started time.Time
+	total   int
+	done    int
+	failed  int
+	attempt int
+	call    string
 }
 
 func newRunOutput(e *env, rf *runFlags, path string, noop bool) *runOutput {
@@ -110,7 +109,7 @@ func (o *runOutput) event(ev engine.Event) {
 	o.clear()
 	switch ev.Type {
 	case engine.EventResourceStart:
-		o.running[ev.Resource] = &liveResource{started: ev.Time, total: len(ev.Nodes), attempt: 1, call: ev.Agent + "." + ev.Action, batchLen: ev.BatchSize}
+		o.running[ev.Resource] = &liveResource{started: ev.Time, total: len(ev.Nodes), attempt: 1, call: ev.Agent + "." + ev.Action}
 		if ev.AnyOne {
 			o.running[ev.Resource].total = 1
 		}

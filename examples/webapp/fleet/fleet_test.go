@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -28,9 +27,10 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 		defer os.RemoveAll(dir)
-		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(gobin); err != nil {
-			gobin = "go"
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "the go command is needed to build orch for the end-to-end test:", err)
+			return 1
 		}
 		bins.orch, bins.sdk = filepath.Join(dir, "orch"), filepath.Join(dir, "deploy-sdk")
 		for _, b := range [][]string{{bins.orch, "github.com/orch-fleet/orch/cmd/orch"}, {bins.sdk, "../deploy.go"}} {
@@ -121,9 +121,7 @@ func TestWebappScenario(t *testing.T) {
 		}
 	}
 	pids := []string{"broker", "haproxy"}
-	for _, id := range fleet.Nodes() {
-		pids = append(pids, id)
-	}
+	pids = append(pids, fleet.Nodes()...)
 	for _, id := range all {
 		pids = append(pids, "http-"+id)
 	}
