@@ -221,7 +221,23 @@ func (a *app) locked(ctx context.Context, fn func() (*rpc.Result, error)) (*rpc.
 		}
 	}
 	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	a.cleanStale()
 	return fn()
+}
+
+// cleanStale removes what a deploy interrupted by a crash left behind (a
+// half-exported release, a half-made symlink); only ever called holding
+// the lock, when no deploy can be using them.
+func (a *app) cleanStale() {
+	entries, _ := os.ReadDir(filepath.Join(a.Root, "releases"))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			_ = os.RemoveAll(filepath.Join(a.Root, "releases", e.Name()))
+		}
+	}
+	for _, name := range []string{".current.tmp", ".previous.tmp", "mirror.git.tmp"} {
+		_ = os.RemoveAll(a.link(name))
+	}
 }
 
 func (a *app) mirror() string          { return filepath.Join(a.Root, "mirror.git") }

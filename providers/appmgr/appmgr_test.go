@@ -91,6 +91,12 @@ app "web" {
   keep    = 2
 }`, repo, root, restarts, failFlag))
 
+	// What a crash in the middle of an earlier deploy left behind is
+	// cleaned up by the next one.
+	stale := filepath.Join(root, "releases", ".tmp-deadbeef-1")
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	// First deploy.
 	res, err := deploy(h, "v1")
 	if err != nil || !res.Changed {
@@ -101,6 +107,9 @@ app "web" {
 	}
 	if _, err := os.Stat(filepath.Join(root, "current", "built.html")); err != nil {
 		t.Fatal("the build command did not run in the release")
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Fatal("a stale half-exported release was left in place")
 	}
 	// Same revision again: unchanged, no restart.
 	res, err = deploy(h, "v1")
