@@ -101,7 +101,7 @@ func demoRun(ctx context.Context, e *env, args []string) int {
 	code = exitOK
 	for _, cluster := range []string{"alfa", "bravo"} {
 		fmt.Fprintf(e.stdout, "\n== orch apply %s -var cluster=%s -var revision=v2\n", playbook, cluster)
-		if c := run(ctx, demoEnv(e, f), []string{"apply", playbook, "-var", "cluster=" + cluster, "-var", "revision=v2", "--plain"}); c != exitOK {
+		if c := run(ctx, demoEnv(e, f), []string{"apply", playbook, "-var", "cluster=" + cluster, "-var", "revision=v2"}); c != exitOK {
 			code = c
 			break
 		}
