@@ -211,7 +211,7 @@ func TestApplyEndToEnd(t *testing.T) {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
 		for _, want := range []string{
-			"nrpe_check.state: web2 failed: ok: CRITICAL (exit 2): STATE 2 on web2",
+			"nrpe_check.state: web2 failed: CRITICAL (exit 2): STATE 2 on web2",
 			"nrpe_check.state: FAILED",
 			"rpc.after: skipped: nrpe_check.state failed",
 			"FAILED: 3 resource(s): 1 ok, 1 failed, 1 skipped",

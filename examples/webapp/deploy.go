@@ -134,7 +134,7 @@ func upgrade(ctx context.Context, cluster, revision string, loadTimeout, interva
 		} else if nr := load.Nodes[id]; nr != nil && !nr.OK {
 			state, why = "MAINTENANCE", "load: "+nr.Err
 		}
-		fmt.Printf("%-8s %-20s %-20s %s %s\n", id, orDash(before[id]), orDash(after[id]), state, why)
+		fmt.Printf("%-8s %-20s %-20s %s\n", id, orDash(before[id]), orDash(after[id]), strings.TrimSpace(state+" "+why))
 	}
 
 	// 8. Tell the administrator, through exactly one notifier.
