@@ -448,11 +448,16 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 		if targets, err = w.fleet.Discover(ctx, rpc.Filter{Agents: []string{req.Agent}}); err != nil {
 			return fail(fmt.Sprintf("discovering the nodes serving %s: %v", req.Agent, err))
 		}
+		if len(targets) == 0 {
+			// Without targets the resource means "every node serving the
+			// agent"; none at all is a broken fleet, not a no-op.
+			return fail(fmt.Sprintf("no node serves the %s agent (give targets to mean fewer nodes)", req.Agent))
+		}
 	}
 	targets = uniq(targets)
 	rr.Targets = targets
 	w.emit(Event{Type: EventResourceStart, Resource: r.Addr, Agent: req.Agent, Action: req.Action, Nodes: targets, AnyOne: r.AnyOne, BatchSize: r.BatchSize, NoOp: r.NoOp})
-	if len(targets) == 0 && (!r.AnyOne || r.Targets != nil) {
+	if len(targets) == 0 {
 		rr.Outcome = OutcomeOK
 		rr.Reason = "no target nodes"
 		rr.Elapsed = w.o.Clock().Sub(rr.Started)

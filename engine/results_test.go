@@ -122,3 +122,39 @@ resource "rpcutil_ping" "b" {
 		t.Fatalf("got %v", diags)
 	}
 }
+
+// Without targets a resource means every node serving its agent: none at
+// all fails it (a broken fleet), while an explicitly empty target list is
+// a success with nothing to do.
+func TestImplicitTargetsMustExist(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "p.hcl")
+	_ = os.WriteFile(p, []byte(`
+resource "rpc" "nobody" {
+  agent  = "zzz"
+  action = "x"
+}
+resource "rpc" "nothing" {
+  targets = []
+  agent   = "zzz"
+  action  = "x"
+}
+`), 0o644)
+	cat, diags := catalog.Load(p, resources.Builtin(), catalog.LoadOptions{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	rep, err := engine.Run(context.Background(), cat, resources.Builtin(), &fakeFleet{nodes: []string{"a1"}}, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byAddr := map[string]*engine.ResourceReport{}
+	for _, rr := range rep.Resources {
+		byAddr[rr.Addr] = rr
+	}
+	if rr := byAddr["rpc.nobody"]; rr.Outcome != engine.OutcomeFailed || !strings.Contains(rr.Reason, "no node serves the zzz agent") {
+		t.Errorf("nobody: %+v", rr)
+	}
+	if rr := byAddr["rpc.nothing"]; rr.Outcome != engine.OutcomeOK || rr.Reason != "no target nodes" {
+		t.Errorf("nothing: %+v", rr)
+	}
+}
