@@ -5,9 +5,11 @@
 package providers
 
 import (
+	"fmt"
 	"log/slog"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/nats-io/nats.go"
 
 	"github.com/orch-fleet/orch/ddl"
@@ -44,4 +46,23 @@ type Spec struct {
 	// config and builds the handler. Errors are HCL diagnostics naming the
 	// config file position.
 	New func(body hcl.Body, env Env) (rpc.Handler, hcl.Diagnostics)
+}
+
+// Decode decodes a provider block into cfg (a gohcl-tagged struct); a nil
+// body is an empty block.
+func Decode(body hcl.Body, cfg any) hcl.Diagnostics {
+	if body == nil {
+		return nil
+	}
+	return gohcl.DecodeBody(body, nil, cfg)
+}
+
+// Invalid is an error about a provider block as a whole, pointing at it.
+func Invalid(body hcl.Body, summary, format string, args ...any) hcl.Diagnostics {
+	d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(format, args...)}
+	if sb, ok := body.(interface{ Range() hcl.Range }); ok {
+		rng := sb.Range()
+		d.Subject = &rng
+	}
+	return hcl.Diagnostics{d}
 }

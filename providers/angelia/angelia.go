@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orch-fleet/orch/ddl"
@@ -122,17 +121,11 @@ type Notification struct {
 // New decodes the provider block.
 func New(body hcl.Body, env providers.Env) (rpc.Handler, hcl.Diagnostics) {
 	var c config
-	if body != nil {
-		if diags := gohcl.DecodeBody(body, nil, &c); diags.HasErrors() {
-			return nil, diags
-		}
-	}
-	var rng hcl.Range
-	if sb, ok := body.(interface{ Range() hcl.Range }); ok {
-		rng = sb.Range()
+	if diags := providers.Decode(body, &c); diags.HasErrors() {
+		return nil, diags
 	}
 	fail := func(format string, args ...any) (rpc.Handler, hcl.Diagnostics) {
-		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid angelia config", Detail: fmt.Sprintf(format, args...), Subject: &rng}}
+		return nil, providers.Invalid(body, "Invalid angelia config", format, args...)
 	}
 	h := &Handler{env: env, recipients: map[string][]channel{}, ttl: 24 * time.Hour}
 	if c.DedupTTL != "" {

@@ -30,7 +30,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
 
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/providers"
@@ -109,17 +108,11 @@ type app struct {
 // New decodes the provider block.
 func New(body hcl.Body, env providers.Env) (rpc.Handler, hcl.Diagnostics) {
 	var c config
-	if body != nil {
-		if diags := gohcl.DecodeBody(body, nil, &c); diags.HasErrors() {
-			return nil, diags
-		}
-	}
-	var rng hcl.Range
-	if sb, ok := body.(interface{ Range() hcl.Range }); ok {
-		rng = sb.Range()
+	if diags := providers.Decode(body, &c); diags.HasErrors() {
+		return nil, diags
 	}
 	fail := func(format string, args ...any) (rpc.Handler, hcl.Diagnostics) {
-		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid appmgr app", Detail: fmt.Sprintf(format, args...), Subject: &rng}}
+		return nil, providers.Invalid(body, "Invalid appmgr app", format, args...)
 	}
 	h := &Handler{apps: map[string]*app{}}
 	for _, ac := range c.Apps {

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
 
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/providers"
@@ -83,20 +82,16 @@ type config struct {
 func New(body hcl.Body, env providers.Env) (rpc.Handler, hcl.Diagnostics) {
 	var c config
 	if body == nil {
-		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Missing haproxy settings", Detail: `provider "haproxy" needs socket = "/run/haproxy/admin.sock" (or "127.0.0.1:9999").`}}
+		return nil, providers.Invalid(body, "Missing haproxy settings", `provider "haproxy" needs socket = "/run/haproxy/admin.sock" (or "127.0.0.1:9999").`)
 	}
-	if diags := gohcl.DecodeBody(body, nil, &c); diags.HasErrors() {
+	if diags := providers.Decode(body, &c); diags.HasErrors() {
 		return nil, diags
 	}
 	h := &Handler{socket: c.Socket, names: c.Servers, timeout: 5 * time.Second}
 	if c.Timeout != "" {
 		d, err := time.ParseDuration(c.Timeout)
 		if err != nil || d <= 0 {
-			var rng hcl.Range
-			if sb, ok := body.(interface{ Range() hcl.Range }); ok {
-				rng = sb.Range()
-			}
-			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid haproxy timeout", Detail: fmt.Sprintf("timeout %q is not a positive duration such as \"5s\".", c.Timeout), Subject: &rng}}
+			return nil, providers.Invalid(body, "Invalid haproxy timeout", "timeout %q is not a positive duration such as \"5s\".", c.Timeout)
 		}
 		h.timeout = d
 	}

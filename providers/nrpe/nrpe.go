@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
 
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/providers"
@@ -97,19 +96,11 @@ type config struct {
 // New decodes the provider block and reads the command definitions.
 func New(body hcl.Body, env providers.Env) (rpc.Handler, hcl.Diagnostics) {
 	var c config
-	if body != nil {
-		if diags := gohcl.DecodeBody(body, nil, &c); diags.HasErrors() {
-			return nil, diags
-		}
-	}
-	rng := hcl.Range{}
-	if body != nil {
-		if sb, ok := body.(interface{ Range() hcl.Range }); ok {
-			rng = sb.Range()
-		}
+	if diags := providers.Decode(body, &c); diags.HasErrors() {
+		return nil, diags
 	}
 	fail := func(summary, detail string) (rpc.Handler, hcl.Diagnostics) {
-		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &rng}}
+		return nil, providers.Invalid(body, summary, "%s", detail)
 	}
 	h := &Handler{commands: map[string]string{}, timeout: 60 * time.Second}
 	if c.Timeout != "" {

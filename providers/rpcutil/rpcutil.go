@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
 
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/providers"
@@ -51,10 +50,8 @@ type config struct{}
 // New builds the handler; the config block must be empty.
 func New(body hcl.Body, env providers.Env) (rpc.Handler, hcl.Diagnostics) {
 	var c config
-	if body != nil {
-		if diags := gohcl.DecodeBody(body, nil, &c); diags.HasErrors() {
-			return nil, diags
-		}
+	if diags := providers.Decode(body, &c); diags.HasErrors() {
+		return nil, diags
 	}
 	return &handler{env: env, schema: Schema()}, nil
 }
