@@ -32,70 +32,71 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	return usageErr(e, "demo", "unknown subcommand %q: orch demo [up] [--dir DIR]", sub)
 }
 
-// demoStart parses --dir and starts the fleet with revision v1 deployed.
-func demoStart(ctx context.Context, e *env, cmd string, args []string) (*demofleet.Fleet, bool, int) {
+// demoStart parses --dir and starts the fleet with revision v1 deployed;
+// stop stops it (and removes a temporary directory).
+func demoStart(ctx context.Context, e *env, cmd string, args []string) (f *demofleet.Fleet, stop func(), code int) {
 	fs := newFlagSet(cmd, e.stderr)
 	dir := fs.String("dir", "", "directory for the fleet (default: a new temp dir, removed at the end)")
 	if _, err := parseInterspersed(fs, args); err != nil {
-		return nil, false, exitInvalid
+		return nil, nil, exitInvalid
 	}
 	temp := *dir == ""
 	if temp {
 		d, err := os.MkdirTemp("", "orch-demo-")
 		if err != nil {
 			fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
-			return nil, false, exitFailed
+			return nil, nil, exitFailed
 		}
 		*dir = d
 	} else {
 		if entries, err := os.ReadDir(*dir); err == nil && len(entries) > 0 {
 			fmt.Fprintf(e.stderr, "orch %s: %s is not empty: give a new directory (or remove this one; is another demo still running there?)\n", cmd, *dir)
-			return nil, false, exitInvalid
+			return nil, nil, exitInvalid
 		}
 		if err := os.MkdirAll(*dir, 0o755); err != nil {
 			fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
-			return nil, false, exitFailed
+			return nil, nil, exitFailed
 		}
 	}
 	bin, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
-		return nil, false, exitFailed
+		return nil, nil, exitFailed
 	}
 	start := time.Now()
 	fmt.Fprintf(e.stdout, "== starting the demo fleet in %s\n", *dir)
-	f, err := demofleet.Start(ctx, demofleet.Options{Dir: *dir, Binary: bin, Log: e.stdout})
+	f, err = demofleet.Start(ctx, demofleet.Options{Dir: *dir, Binary: bin, Log: e.stdout})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
 		if temp {
 			os.RemoveAll(*dir)
 		}
-		return nil, false, exitFailed
+		return nil, nil, exitFailed
 	}
 	fmt.Fprintf(e.stdout, "== deploying revision v1 on the nine web nodes (Go SDK, appmgr.deploy)\n")
 	if err := f.Bootstrap(ctx, "v1"); err != nil {
 		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
 		f.Stop()
-		return nil, false, exitFailed
+		return nil, nil, exitFailed
 	}
 	fmt.Fprintf(e.stdout, "== fleet ready in %s\n", time.Since(start).Round(10*time.Millisecond))
-	return f, temp, exitOK
-}
-
-// demoRun runs the scenario: alfa then bravo to v2, with the normal apply
-// output, showing what HAProxy serves before and after.
-func demoRun(ctx context.Context, e *env, args []string) int {
-	f, temp, code := demoStart(ctx, e, "demo", args)
-	if f == nil {
-		return code
-	}
-	defer func() {
+	return f, func() {
 		fmt.Fprintf(e.stdout, "== stopping the fleet\n")
 		f.Stop()
 		if temp {
 			os.RemoveAll(f.Dir())
 		}
-	}()
+	}, exitOK
+}
+
+// demoRun runs the scenario: alfa then bravo to v2, with the normal apply
+// output, showing what HAProxy serves before and after.
+func demoRun(ctx context.Context, e *env, args []string) int {
+	f, stop, code := demoStart(ctx, e, "demo", args)
+	if f == nil {
+		return code
+	}
+	defer stop()
 	showServed(ctx, e, f, "before")
 	playbook := filepath.Join(f.PlaybookDir, "deploy.hcl")
 	code = exitOK
@@ -152,17 +153,11 @@ func showServed(ctx context.Context, e *env, f *demofleet.Fleet, when string) {
 
 // demoUp starts the fleet and keeps it until SIGINT/SIGTERM.
 func demoUp(ctx context.Context, e *env, args []string) int {
-	f, temp, code := demoStart(ctx, e, "demo up", args)
+	f, stop, code := demoStart(ctx, e, "demo up", args)
 	if f == nil {
 		return code
 	}
-	defer func() {
-		fmt.Fprintf(e.stdout, "== stopping the fleet\n")
-		f.Stop()
-		if temp {
-			os.RemoveAll(f.Dir())
-		}
-	}()
+	defer stop()
 	envFile := filepath.Join(f.Dir(), "env")
 	bin, _ := os.Executable()
 	fmt.Fprintf(e.stdout, `
