@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"encoding/json"
+	"errors"
 	"sort"
 
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
@@ -81,12 +82,49 @@ var timestampFunc = function.New(&function.Spec{
 	},
 })
 
-// ctyToGo converts a known value to plain JSON-shaped Go values.
+// ctyToGo converts a known value to plain JSON-shaped Go values: string,
+// float64, bool, []any, map[string]any, nil.
 func ctyToGo(v cty.Value) (any, error) {
 	if v.IsNull() {
 		return nil, nil
 	}
-	b, err := ctyjson.Marshal(v, v.Type())
+	if !v.IsKnown() {
+		return nil, errors.New("value is not known yet")
+	}
+	t := v.Type()
+	switch {
+	case t == cty.String:
+		return v.AsString(), nil
+	case t == cty.Number:
+		f, _ := v.AsBigFloat().Float64()
+		return f, nil
+	case t == cty.Bool:
+		return v.True(), nil
+	case t.IsListType() || t.IsSetType() || t.IsTupleType():
+		out := make([]any, 0, v.LengthInt())
+		for it := v.ElementIterator(); it.Next(); {
+			_, ev := it.Element()
+			g, err := ctyToGo(ev)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, g)
+		}
+		return out, nil
+	case t.IsMapType() || t.IsObjectType():
+		out := make(map[string]any, v.LengthInt())
+		for it := v.ElementIterator(); it.Next(); {
+			k, ev := it.Element()
+			g, err := ctyToGo(ev)
+			if err != nil {
+				return nil, err
+			}
+			out[k.AsString()] = g
+		}
+		return out, nil
+	}
+	// Capsules and the like: through JSON, which says what is wrong.
+	b, err := ctyjson.Marshal(v, t)
 	if err != nil {
 		return nil, err
 	}
