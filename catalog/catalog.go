@@ -42,8 +42,8 @@ const (
 	ResultFailed  = "failed_nodes"  // nodes that failed or did not answer
 )
 
-// ResultAttrs lists the result attributes.
-var ResultAttrs = []string{ResultChanged, ResultOK, ResultFailed}
+// resultAttrs lists the result attributes (read-only).
+var resultAttrs = []string{ResultChanged, ResultOK, ResultFailed}
 
 // ResultKey is the Resolved key (and the pseudo node set address in
 // Resource.NodeSets) of a result attribute of the instance addr.

@@ -139,7 +139,7 @@ func (s *scope) resultKeys(key string) []string {
 	var out []string
 	for _, in := range s.insts {
 		if in.scope == s && in.decl.key() == key {
-			for _, a := range ResultAttrs {
+			for _, a := range resultAttrs {
 				out = append(out, ResultKey(in.addr, a))
 			}
 		}
@@ -163,7 +163,7 @@ func (s *scope) withResults(args cty.Value, addr string) cty.Value {
 			attrs[k] = cty.UnknownVal(t)
 		}
 	}
-	for _, a := range ResultAttrs {
+	for _, a := range resultAttrs {
 		if v, ok := s.nodeVals[ResultKey(addr, a)]; ok {
 			attrs[a] = v
 		} else {
