@@ -366,6 +366,7 @@ type PlaybookError struct {
 	Diagnostics []string
 }
 
+// Error lists the diagnostics.
 func (e *PlaybookError) Error() string {
 	return fmt.Sprintf("orch: playbook %s is invalid: %s", e.Path, strings.Join(e.Diagnostics, "; "))
 }

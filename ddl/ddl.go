@@ -117,6 +117,7 @@ type Error struct {
 	Reason  string
 }
 
+// Error says which input of which action is wrong and why.
 func (e *Error) Error() string {
 	if e.Missing {
 		return fmt.Sprintf("%s: missing required input %q", e.Action, e.Input)

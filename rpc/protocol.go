@@ -129,6 +129,7 @@ type StatusError struct {
 	Message string
 }
 
+// Error is "status: message".
 func (e *StatusError) Error() string { return fmt.Sprintf("%s: %s", e.Status, e.Message) }
 
 // Errorf returns a *StatusError with the given status and formatted message.
