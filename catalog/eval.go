@@ -258,6 +258,9 @@ func (s *scope) collectRefs(r *refs, travs []hcl.Traversal, self string, allowRe
 			r.modules[attr] = true
 		default:
 			isType := s.mod.resTypes[root]
+			if s.mod.badTypes[root] {
+				continue // its unknown type is reported already
+			}
 			if attr == "" || !isType {
 				if _, ok := s.funcs[root]; ok {
 					continue

@@ -66,7 +66,10 @@ type module struct {
 	resources []*resourceDecl
 	resByKey  map[string]*resourceDecl // "type.name" -> first decl of that key
 	resTypes  map[string]bool          // resource types used in this module
-	calls     []*moduleCall
+	// badTypes are unknown resource types, already reported: references
+	// to their resources are not reported again.
+	badTypes map[string]bool
+	calls    []*moduleCall
 }
 
 type varDecl struct {
@@ -202,6 +205,14 @@ func (ps *parser) parseBlock(m *module, b *hcl.Block) hcl.Diagnostics {
 	case "resource":
 		r, d := ps.parseResource(b)
 		diags = append(diags, d...)
+		if r == nil && len(b.Labels) > 0 {
+			if _, known := ps.reg.Lookup(b.Labels[0]); !known {
+				if m.badTypes == nil {
+					m.badTypes = map[string]bool{}
+				}
+				m.badTypes[b.Labels[0]] = true
+			}
+		}
 		if r != nil {
 			m.resources = append(m.resources, r)
 			if m.resByKey == nil {
