@@ -30,7 +30,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/orch-fleet/orch/catalog"
-	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/engine"
 	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/resources"
@@ -102,15 +101,8 @@ func Connect(ctx context.Context, o Options) (*Fleet, error) {
 		return nil, fmt.Errorf("orch: connecting to %s: %w", strings.Join(o.Servers, ","), err)
 	}
 	cl := rpc.NewClient(nc, key, rpc.ClientOptions{Collective: o.Collective, Name: o.Name})
-	cl.SetSchemas(builtinSchema)
+	cl.SetSchemas(builtin.Schema)
 	return &Fleet{nc: nc, client: cl, o: o}, nil
-}
-
-func builtinSchema(agent string) *ddl.Agent {
-	if s, ok := builtin.Lookup(agent); ok && s.Schema != nil {
-		return s.Schema()
-	}
-	return nil
 }
 
 // Close closes the connection.
@@ -376,7 +368,7 @@ func (e *PlaybookError) Error() string {
 // succeeded. The error is for runs that could not start (an invalid
 // playbook is a *PlaybookError, a held lock wraps engine.ErrLockHeld).
 func (f *Fleet) Apply(ctx context.Context, path string, o ApplyOptions) (*Report, error) {
-	cat, diags := catalog.Load(path, resources.Builtin(), catalog.LoadOptions{Vars: o.Vars, VarFiles: o.VarFiles})
+	cat, diags := catalog.Load(path, resources.Builtin(), catalog.LoadOptions{Vars: o.Vars, VarFiles: o.VarFiles, Schemas: builtin.Schema})
 	if diags.HasErrors() {
 		pe := &PlaybookError{Path: path}
 		for _, d := range diags {

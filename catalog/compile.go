@@ -11,12 +11,14 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	"gonum.org/v1/gonum/graph"
 	"gonum.org/v1/gonum/graph/simple"
 	"gonum.org/v1/gonum/graph/topo"
 
+	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/resources"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -75,7 +77,70 @@ func Load(path string, reg resources.Registry, o LoadOptions) (*Catalog, hcl.Dia
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	if o.Schemas != nil {
+		diags = append(diags, checkRequests(ev, reg, o.Schemas)...)
+		if diags.HasErrors() {
+			return nil, diags
+		}
+	}
 	return cat, diags
+}
+
+// checkRequests builds each instance's request from its arguments, where
+// they are known before discovery, and checks it against the agent's
+// schema: the action exists and takes these inputs. Agents without a known
+// schema (a site's own providers) are left to the node to judge.
+func checkRequests(ev *evaluation, reg resources.Registry, schemas func(string) *ddl.Agent) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, in := range ev.insts {
+		t, ok := reg.Lookup(in.decl.typeName)
+		if !ok || !in.args.IsWhollyKnown() {
+			continue
+		}
+		args, ok := knownArgs(in.args)
+		if !ok {
+			continue
+		}
+		req, err := t.Request(args)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid resource arguments", Detail: fmt.Sprintf("%s: %v.", in.addr, err), Subject: in.decl.rng.Ptr()})
+			continue
+		}
+		agent := schemas(req.Agent)
+		if agent == nil {
+			continue
+		}
+		// Point at the argument at fault when the body has one by that
+		// name, else at the resource.
+		at := func(names ...string) *hcl.Range {
+			if sb, ok := in.decl.remain.(*hclsyntax.Body); ok {
+				for _, n := range names {
+					if a, ok := sb.Attributes[n]; ok {
+						return a.Expr.Range().Ptr()
+					}
+				}
+			}
+			return in.decl.rng.Ptr()
+		}
+		act, ok := agent.Action(req.Action)
+		if !ok {
+			detail := fmt.Sprintf("%s: the %s agent has no action %q (it has: %s).", in.addr, req.Agent, req.Action, strings.Join(agent.ActionNames(), ", "))
+			if sug := suggest(req.Action, agent.ActionNames()); sug != "" {
+				detail += fmt.Sprintf(" Did you mean %q?", sug)
+			}
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown action", Detail: detail, Subject: at("action")})
+			continue
+		}
+		if _, err := act.Validate(req.Input); err != nil {
+			subject := in.decl.rng.Ptr()
+			var de *ddl.Error
+			if errors.As(err, &de) && de.Input != "" {
+				subject = at(de.Input, "inputs") // a typed argument, or rpc's inputs
+			}
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid input", Detail: fmt.Sprintf("%s: %s.%s refuses its input: %v.", in.addr, req.Agent, req.Action, err), Subject: subject})
+		}
+	}
+	return diags
 }
 
 // evaluate runs the playbook with the node sets in known resolved (others

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/orch-fleet/orch/catalog"
+	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/resources"
 )
 
@@ -26,7 +27,7 @@ func TestBrokenPlaybooks(t *testing.T) {
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".hcl")
 		t.Run(name, func(t *testing.T) {
-			cat, diags := catalog.Load(f, resources.Builtin(), catalog.LoadOptions{})
+			cat, diags := catalog.Load(f, resources.Builtin(), catalog.LoadOptions{Schemas: builtin.Schema})
 			if cat != nil || !diags.HasErrors() {
 				t.Fatal("a broken playbook compiled")
 			}
@@ -63,7 +64,7 @@ func TestValidPlaybooks(t *testing.T) {
 			continue
 		}
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			cat, diags := catalog.Load(f, resources.Builtin(), catalog.LoadOptions{})
+			cat, diags := catalog.Load(f, resources.Builtin(), catalog.LoadOptions{Schemas: builtin.Schema})
 			if diags.HasErrors() {
 				var buf bytes.Buffer
 				catalog.WriteDiagnostics(&buf, diags, false)

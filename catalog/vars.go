@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/orch-fleet/orch/ddl"
 )
 
 // LoadOptions are the values a playbook's root variables take from outside.
@@ -22,6 +24,11 @@ type LoadOptions struct {
 	VarFiles []string
 	// Env looks up environment variables; nil means none.
 	Env func(string) string
+	// Schemas returns the schema of an agent when it is known (the
+	// providers compiled into orch), so that each resource's request is
+	// checked before anything runs: an unknown action or an input the
+	// schema refuses is a diagnostic at the resource. Nil skips the check.
+	Schemas func(agent string) *ddl.Agent
 }
 
 // rawValue is a variable value from outside, before conversion.

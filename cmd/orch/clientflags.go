@@ -12,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -106,21 +105,13 @@ func (c *clientFlags) connect(ctx context.Context) (*rpc.Client, func(), error) 
 		return nil, nil, err
 	}
 	cl := rpc.NewClient(nc, key, rpc.ClientOptions{Collective: c.collective, Name: callerName()})
-	cl.SetSchemas(builtinSchema)
+	cl.SetSchemas(builtin.Schema)
 	return cl, nc.Close, nil
 }
 
 // discover resolves the filter to nodes.
 func (c *clientFlags) discover(ctx context.Context, cl *rpc.Client, f rpc.Filter) ([]rpc.NodeInfo, error) {
 	return cl.Discover(ctx, f, rpc.DiscoverOptions{Method: c.discovery, Timeout: c.dtimeout})
-}
-
-// builtinSchema returns the schema of a provider compiled into orch.
-func builtinSchema(agent string) *ddl.Agent {
-	if s, ok := builtin.Lookup(agent); ok && s.Schema != nil {
-		return s.Schema()
-	}
-	return nil
 }
 
 // callerName is user@host, for audit logs.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/rpc"
 )
 
@@ -35,7 +36,7 @@ func runRPC(ctx context.Context, e *env, args []string) int {
 		return exitInvalid
 	}
 	if *describe != "" {
-		s := builtinSchema(*describe)
+		s := builtin.Schema(*describe)
 		if s == nil {
 			var ok bool
 			if s, ok = fetchSchema(ctx, e, cf, *describe); !ok {
@@ -53,7 +54,7 @@ func runRPC(ctx context.Context, e *env, args []string) int {
 	}
 	agent, action := pos[0], pos[1]
 	var input map[string]any
-	if s := builtinSchema(agent); s != nil {
+	if s := builtin.Schema(agent); s != nil {
 		a, ok := s.Action(action)
 		if !ok {
 			return usageErr(e, "rpc", "agent %s has no action %q (it has: %s)", agent, action, strings.Join(s.ActionNames(), ", "))

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 
 	"github.com/orch-fleet/orch/catalog"
+	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/resources"
 )
 
@@ -35,7 +36,7 @@ func addPlaybookFlags(fs *flag.FlagSet) *playbookFlags {
 
 // load compiles the playbook, printing diagnostics; nil means exit 2.
 func (p *playbookFlags) load(e *env, path string) *catalog.Catalog {
-	cat, diags := catalog.Load(path, resources.Builtin(), catalog.LoadOptions{Vars: p.vars, VarFiles: p.varFiles, Env: e.getenv})
+	cat, diags := catalog.Load(path, resources.Builtin(), catalog.LoadOptions{Vars: p.vars, VarFiles: p.varFiles, Env: e.getenv, Schemas: builtin.Schema})
 	if len(diags) > 0 {
 		catalog.WriteDiagnostics(e.stderr, diags, false)
 	}

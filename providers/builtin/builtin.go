@@ -4,6 +4,7 @@
 package builtin
 
 import (
+	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/providers/angelia"
 	"github.com/orch-fleet/orch/providers/appmgr"
@@ -32,4 +33,13 @@ func Lookup(name string) (providers.Spec, bool) {
 		}
 	}
 	return providers.Spec{}, false
+}
+
+// Schema returns the schema of the built-in agent named name, nil if there
+// is none: what clients check requests against before sending them.
+func Schema(name string) *ddl.Agent {
+	if s, ok := Lookup(name); ok && s.Schema != nil {
+		return s.Schema()
+	}
+	return nil
 }

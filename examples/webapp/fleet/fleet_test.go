@@ -63,11 +63,27 @@ func apply(t *testing.T, f *fleet.Fleet, args ...string) (int, string) {
 	return code, out.String()
 }
 
+// servedAll checks what HAProxy serves from each node, giving it a few
+// seconds to converge (a server just put back in rotation).
 func servedAll(t *testing.T, f *fleet.Fleet, want map[string]string) {
 	t.Helper()
-	served, err := f.Served(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	var served map[string]string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var err error
+		served, err = f.Served(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := true
+		for id, rev := range want {
+			ok = ok && served[id] == rev
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
 	}
 	for id, rev := range want {
 		if served[id] != rev {

@@ -1,0 +1,5 @@
+resource "rpc" "check" {
+  agent  = "nrpe"
+  action = "runn"
+  inputs = { command = "check_load" }
+}
