@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 )
@@ -36,7 +37,38 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 func newFlagSet(name string, w io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("orch "+name, flag.ContinueOnError)
 	fs.SetOutput(w)
+	fs.Usage = func() {
+		fmt.Fprintf(w, "Usage: orch %s\n\nFlags (before or after the arguments; docs/cli.md has the details):\n", synopsis(name))
+		fs.PrintDefaults()
+	}
 	return fs
+}
+
+// synopsis is the one-line usage of a command.
+func synopsis(name string) string {
+	switch name {
+	case "apply", "plan":
+		return name + " PLAYBOOK [-var NAME=VALUE]... [-var-file FILE]... [flags]"
+	case "validate", "graph", "catalog":
+		return name + " PLAYBOOK [-var NAME=VALUE]... [-var-file FILE]..."
+	case "fmt":
+		return "fmt [-check] [-diff] [PATH]..."
+	case "rpc":
+		return "rpc AGENT ACTION [INPUT=VALUE]... [filters] | rpc --describe AGENT"
+	case "ping", "discover":
+		return name + " [-F FACT=VALUE] [-C CLASS] [-A AGENT] [-I IDENTITY] [flags]"
+	case "facts":
+		return "facts FACT [filters]"
+	case "agent":
+		return "agent --config FILE [--check]"
+	case "broker":
+		return "broker [--listen ADDR] [--store-dir DIR] [flags]"
+	case "keygen":
+		return "keygen --out FILE"
+	case "demo", "demo up":
+		return name + " [--dir DIR]"
+	}
+	return name + " [flags]"
 }
 
 // stringList is a repeatable string flag.
