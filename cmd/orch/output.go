@@ -107,7 +107,6 @@ func (o *runOutput) event(ev engine.Event) {
 		}
 		return
 	}
-	o.clear()
 	switch ev.Type {
 	case engine.EventResourceStart:
 		o.running[ev.Resource] = &liveResource{started: ev.Time, total: len(ev.Nodes), attempt: 1, call: ev.Agent + "." + ev.Action}
@@ -129,7 +128,14 @@ func (o *runOutput) event(ev engine.Event) {
 	case engine.EventResourceEnd:
 		delete(o.running, ev.Resource)
 	}
-	if text := o.describe(ev); text != "" {
+	text := o.describe(ev)
+	if text == "" && ev.Type == engine.EventNodeResult {
+		// A node answering only moves a counter: the ticker redraws, so a
+		// thousand replies do not mean a thousand redraws.
+		return
+	}
+	o.clear()
+	if text != "" {
 		o.line(ev.Time, text)
 	}
 	o.draw()
