@@ -25,11 +25,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/nats-io/nkeys"
 
 	"github.com/orch-fleet/orch/internal/natstest"
+	"github.com/orch-fleet/orch/internal/providertest"
 	"github.com/orch-fleet/orch/node"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/providers/angelia"
@@ -195,15 +194,7 @@ func TestEmailSTARTTLSAndAuth(t *testing.T) {
     %s
   }
 }`, addr, extra)
-		f, diags := hclsyntax.ParseConfig([]byte(body), "node.hcl", hcl.InitialPos)
-		if diags.HasErrors() {
-			t.Fatal(diags)
-		}
-		h, diags := angelia.New(f.Body, providers.Env{Identity: "notify1"})
-		if diags.HasErrors() {
-			t.Fatal(diags)
-		}
-		return h
+		return providertest.New(t, angelia.Spec(), body, providers.Env{Identity: "notify1"})
 	}
 	call := &rpc.Call{Action: "notify", Input: map[string]any{"recipient": "ops", "subject": "s", "message": "m"}}
 	// Trusting the private CA: the session is encrypted, then authenticated.
@@ -245,14 +236,7 @@ recipient "oncall" {
     path = %q
   }
 }`, hook.URL, smtpAddr, jsonl)
-	f, diags := hclsyntax.ParseConfig([]byte(body), "node.hcl", hcl.InitialPos)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	h, diags := angelia.New(f.Body, providers.Env{Identity: "notify1"})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	h := providertest.New(t, angelia.Spec(), body, providers.Env{Identity: "notify1"})
 	res, err := h.Handle(context.Background(), &rpc.Call{Action: "notify", RequestID: "r1", Input: map[string]any{
 		"recipient": "oncall", "subject": "deploy bravo", "message": "revision 2 is live", "priority": "high"}})
 	if err != nil || !res.Changed {

@@ -11,9 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
-
+	"github.com/orch-fleet/orch/internal/providertest"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -49,15 +47,7 @@ func gitRepo(t *testing.T, contents ...string) (string, []string) {
 
 func newHandler(t *testing.T, body string) *Handler {
 	t.Helper()
-	f, diags := hclsyntax.ParseConfig([]byte(body), "node.hcl", hcl.InitialPos)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	h, diags := New(f.Body, providers.Env{Identity: "web1"})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	return h.(*Handler)
+	return providertest.New(t, Spec(), body, providers.Env{Identity: "web1"}).(*Handler)
 }
 
 func deploy(h *Handler, rev string) (*rpc.Result, error) {

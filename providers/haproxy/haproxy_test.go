@@ -14,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
-
+	"github.com/orch-fleet/orch/internal/providertest"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -120,15 +118,7 @@ func served(t *testing.T, url string, n int) map[string]int {
 
 func newHandler(t *testing.T, body string) *Handler {
 	t.Helper()
-	f, diags := hclsyntax.ParseConfig([]byte(body), "node.hcl", hcl.InitialPos)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	h, diags := New(f.Body, providers.Env{Identity: "lb1"})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	return h.(*Handler)
+	return providertest.New(t, Spec(), body, providers.Env{Identity: "lb1"}).(*Handler)
 }
 
 func call(t *testing.T, h *Handler, action string, in map[string]any, noop bool) (*rpc.Result, error) {

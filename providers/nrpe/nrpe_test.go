@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
+	"github.com/orch-fleet/orch/internal/providertest"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -19,15 +20,7 @@ import (
 // newHandler builds the provider from an HCL provider body.
 func newHandler(t *testing.T, body string) *Handler {
 	t.Helper()
-	f, diags := hclsyntax.ParseConfig([]byte(body), "node.hcl", hcl.InitialPos)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	h, diags := New(f.Body, providers.Env{Identity: "web1"})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	return h.(*Handler)
+	return providertest.New(t, Spec(), body, providers.Env{Identity: "web1"}).(*Handler)
 }
 
 func writeScript(t *testing.T, dir, name, body string) string {
