@@ -5,16 +5,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nkeys"
 
-	"github.com/orch-fleet/orch/internal/natstest"
-	"github.com/orch-fleet/orch/node"
+	"github.com/orch-fleet/orch/internal/fleettest"
 	"github.com/orch-fleet/orch/rpc"
 )
 
@@ -53,58 +50,22 @@ func (f *fleet) env(out, errb *bytes.Buffer, signals <-chan os.Signal) *env {
 // returns more node config for an identity (provider blocks).
 func startFleet(t *testing.T, nodes map[string]string, extra func(id string) string) *fleet {
 	t.Helper()
-	s := natstest.Start(t)
-	dir := t.TempDir()
-	kp, _ := nkeys.CreateUser()
-	seed, _ := kp.Seed()
-	pub, _ := kp.PublicKey()
-	keyFile := filepath.Join(dir, "client.nk")
-	if err := os.WriteFile(keyFile, seed, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	stops := map[string]func(){}
+	cfgs := map[string]string{}
 	for id, cluster := range nodes {
-		cfgPath := filepath.Join(dir, id+".hcl")
-		cfg := fmt.Sprintf("identity = %q\nservers = [%q]\ndata_dir = %q\nfacts = { cluster = %q }\nclient \"t\" { key = %q }\n", id, natstest.URL(s), filepath.Join(dir, id), cluster, pub)
+		cfgs[id] = fmt.Sprintf("facts = { cluster = %q }\n", cluster)
 		if extra != nil {
-			cfg += extra(id)
+			cfgs[id] += extra(id)
 		}
-		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		c, diags := node.LoadConfig(cfgPath)
-		if diags.HasErrors() {
-			t.Fatal(diags)
-		}
-		n, diags := node.New(c, node.Options{Version: "test"})
-		if diags.HasErrors() {
-			t.Fatal(diags)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { _ = n.Run(ctx, nil); close(done) }()
-		stop := func() { cancel(); <-done }
-		stops[id] = stop
-		t.Cleanup(stop)
 	}
-	f := &fleet{url: natstest.URL(s), keyFile: keyFile, dir: dir, stops: stops}
-	run1 := func(args ...string) (int, string, string) {
+	ft := fleettest.Start(t, cfgs)
+	f := &fleet{url: ft.URL, keyFile: ft.KeyFile, dir: ft.Dir, stops: map[string]func(){}}
+	for id := range nodes {
+		f.stops[id] = func() { ft.Stop(id) }
+	}
+	f.orch = func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), f.env(&out, &errb, nil), args)
 		return code, out.String(), errb.String()
-	}
-	f.orch = run1
-	// Wait until every node is registered.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, out, _ := run1("discover")
-		if code == 0 && strings.Count(out, "\n") == len(nodes) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nodes did not register: %q", out)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	return f
 }

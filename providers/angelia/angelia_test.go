@@ -25,11 +25,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nkeys"
-
-	"github.com/orch-fleet/orch/internal/natstest"
+	"github.com/orch-fleet/orch/internal/fleettest"
 	"github.com/orch-fleet/orch/internal/providertest"
-	"github.com/orch-fleet/orch/node"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/providers/angelia"
 	"github.com/orch-fleet/orch/rpc"
@@ -263,64 +260,25 @@ recipient "oncall" {
 	}
 }
 
-// notifiers starts two notifier nodes on a real broker, each delivering to
-// its own webhook receiver, and returns a client.
-func notifiers(t *testing.T, recs map[string]*receiver) (*rpc.Client, map[string]func()) {
+// notifiers starts notifier nodes on a real broker, each delivering to its
+// own webhook receiver, and returns a client.
+func notifiers(t *testing.T, recs map[string]*receiver) (*rpc.Client, *fleettest.Fleet) {
 	t.Helper()
-	s := natstest.Start(t)
-	kp, _ := nkeys.CreateUser()
-	pub, _ := kp.PublicKey()
-	dir := t.TempDir()
-	stops := map[string]func(){}
+	cfgs := map[string]string{}
 	for id, rec := range recs {
 		hook := httptest.NewServer(rec)
 		t.Cleanup(hook.Close)
-		cfg := fmt.Sprintf(`identity = %q
-servers = [%q]
-data_dir = %q
-client "t" { key = %q }
-provider "angelia" {
+		cfgs[id] = fmt.Sprintf(`provider "angelia" {
   recipient "oncall" {
     webhook {
       url = %q
     }
   }
 }
-`, id, natstest.URL(s), filepath.Join(dir, id), pub, hook.URL)
-		path := filepath.Join(dir, id+".hcl")
-		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		c, diags := node.LoadConfig(path)
-		if diags.HasErrors() {
-			t.Fatal(diags)
-		}
-		n, diags := node.New(c, node.Options{Version: "test"})
-		if diags.HasErrors() {
-			t.Fatal(diags)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { _ = n.Run(ctx, nil); close(done) }()
-		var once sync.Once
-		stops[id] = func() { once.Do(func() { cancel(); <-done }) }
-		t.Cleanup(stops[id])
+`, hook.URL)
 	}
-	nc, err := rpc.Connect(context.Background(), []string{natstest.URL(s)}, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	cl := rpc.NewClient(nc, kp, rpc.ClientOptions{})
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if nodes, err := cl.Discover(context.Background(), rpc.Filter{Agents: []string{"angelia"}}, rpc.DiscoverOptions{}); err == nil && len(nodes) == len(recs) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("notifiers did not register")
-		}
-	}
-	return cl, stops
+	f := fleettest.Start(t, cfgs)
+	return f.Client(t), f
 }
 
 func notify(cl *rpc.Client, timeout time.Duration) (*rpc.CallResult, error) {
@@ -358,8 +316,8 @@ func TestFailoverDeliversOnce(t *testing.T) {
 	})
 	t.Run("first notifier down", func(t *testing.T) {
 		r1, r2 := &receiver{}, &receiver{}
-		cl, stops := notifiers(t, map[string]*receiver{"notify1": r1, "notify2": r2})
-		stops["notify1"]()
+		cl, f := notifiers(t, map[string]*receiver{"notify1": r1, "notify2": r2})
+		f.Stop("notify1")
 		res, err := notify(cl, 500*time.Millisecond)
 		if err != nil {
 			t.Fatal(err)
