@@ -465,6 +465,9 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 		return rr
 	}
 	timeout := r.Timeout
+	if timeout <= 0 && t.CallTimeout != nil {
+		timeout = t.CallTimeout(args)
+	}
 	if timeout <= 0 {
 		timeout = w.o.DefaultTimeout
 	}

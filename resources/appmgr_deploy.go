@@ -2,6 +2,7 @@ package resources
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 )
@@ -14,6 +15,9 @@ func appmgrDeploy() *Type {
 		Description: "Deploy an application revision from git on the targets (atomic release switch, restart, health check, rollback on failure).",
 		Agent:       "appmgr",
 		Action:      "deploy",
+		// Fetch, build, restart and health check each get up to appmgr's
+		// command_timeout (5 m by default).
+		CallTimeout: func(map[string]any) time.Duration { return 20 * time.Minute },
 		Args: []Arg{
 			{Name: "app", Type: cty.String, Required: true, Description: "the application, as declared in the nodes' appmgr config"},
 			{Name: "revision", Type: cty.String, Required: true, Description: "branch, tag or commit to deploy"},

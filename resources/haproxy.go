@@ -2,6 +2,7 @@ package resources
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 )
@@ -49,8 +50,17 @@ func haproxyEnable() *Type {
 }
 
 func haproxyDrain() *Type {
-	return haproxyType("haproxy_drain", "drain", "Drain servers of an HAProxy backend; optionally wait until their sessions end.",
+	t := haproxyType("haproxy_drain", "drain", "Drain servers of an HAProxy backend; optionally wait until their sessions end.",
 		Arg{Name: "wait", Type: cty.Bool, Default: cty.False, Description: "wait until the drained servers have no sessions"},
 		Arg{Name: "wait_timeout", Type: cty.Number, Default: cty.NumberIntVal(60), Description: "seconds to wait for sessions to reach 0"},
 	)
+	// Waiting for sessions to end takes up to wait_timeout on the node.
+	t.CallTimeout = func(a map[string]any) time.Duration {
+		if wait, _ := a["wait"].(bool); !wait {
+			return 0
+		}
+		secs, _ := a["wait_timeout"].(float64)
+		return time.Duration(secs)*time.Second + 30*time.Second
+	}
+	return t
 }

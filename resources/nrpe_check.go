@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -19,6 +20,9 @@ func nrpeCheck() *Type {
 		Description: "Run an NRPE check command on the targets; success is an accepted Nagios exit code.",
 		Agent:       "nrpe",
 		Action:      "run",
+		// Above NRPE's own check timeout (60 s by default), so that a hung
+		// check comes back as UNKNOWN rather than as a silent node.
+		CallTimeout: func(map[string]any) time.Duration { return 90 * time.Second },
 		Args: []Arg{
 			{Name: "command", Type: cty.String, Required: true, Description: "the check command defined on the nodes, e.g. check_load"},
 			{Name: "ok_codes", Type: cty.List(cty.Number), Default: cty.ListVal([]cty.Value{cty.NumberIntVal(0)}),

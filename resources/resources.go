@@ -10,6 +10,7 @@ package resources
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -46,6 +47,11 @@ type Type struct {
 	// AnyOne makes any_one the default for the type's resources: work that
 	// must happen once, such as a notification.
 	AnyOne bool
+	// CallTimeout, when set, is how long a call may take by the nature of
+	// the action (a deploy, a drain that waits), used when the resource
+	// sets no timeout; it must exceed what the provider itself allows, so
+	// that a slow node reports its own timeout instead of going silent.
+	CallTimeout func(args map[string]any) time.Duration
 	// Request builds the call from the evaluated arguments. Argument values
 	// are plain JSON-shaped Go values: string, float64, bool, []any,
 	// map[string]any, nil for an unset optional argument.
