@@ -174,7 +174,9 @@ type NodeResult struct {
 	// OK: it answered ok and passed Check.
 	OK bool
 	// Err says why the node failed ("" when OK).
-	Err      string
+	Err string
+	// Attempts is how many times the node was called; 0 for a node an
+	// AnyOne call never had to try.
 	Attempts int
 }
 
@@ -200,12 +202,15 @@ func (r *Result) sorted(keep func(*NodeResult) bool) []string {
 // Succeeded returns the nodes that answered ok and passed the check.
 func (r *Result) Succeeded() []string { return r.sorted(func(n *NodeResult) bool { return n.OK }) }
 
-// Failed returns the nodes that answered but failed, or never answered.
-func (r *Result) Failed() []string { return r.sorted(func(n *NodeResult) bool { return !n.OK }) }
+// Failed returns the nodes called that failed or never answered (with
+// AnyOne, the nodes never tried are in neither list: Attempts is 0).
+func (r *Result) Failed() []string {
+	return r.sorted(func(n *NodeResult) bool { return !n.OK && n.Attempts > 0 })
+}
 
-// NoAnswer returns the nodes that never answered.
+// NoAnswer returns the nodes called that never answered.
 func (r *Result) NoAnswer() []string {
-	return r.sorted(func(n *NodeResult) bool { return n.Reply == nil && !n.OK })
+	return r.sorted(func(n *NodeResult) bool { return n.Reply == nil && !n.OK && n.Attempts > 0 })
 }
 
 // OK reports whether the call succeeded: every node (with AnyOne: one).

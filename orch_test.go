@@ -166,7 +166,7 @@ func TestCall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !res.OK() || strings.Join(res.Succeeded(), ",") != "web2" || res.Nodes["web3"].Reply != nil {
+		if !res.OK() || strings.Join(res.Succeeded(), ",") != "web2" || strings.Join(res.Failed(), ",") != "web1" || res.Nodes["web3"].Attempts != 0 {
 			t.Fatalf("succeeded %v failed %v", res.Succeeded(), res.Failed())
 		}
 	})
