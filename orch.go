@@ -322,20 +322,7 @@ func (f *Fleet) Call(ctx context.Context, c Call) (*Result, error) {
 }
 
 // NagiosOK is a Check for nrpe run replies: it accepts only exit code 0.
-func NagiosOK(rep *Reply) error {
-	var d struct {
-		ExitCode int    `json:"exitcode"`
-		Status   string `json:"status"`
-		Output   string `json:"output"`
-	}
-	if err := json.Unmarshal(rep.Data, &d); err != nil {
-		return fmt.Errorf("unreadable nrpe reply: %w", err)
-	}
-	if d.ExitCode != 0 {
-		return fmt.Errorf("%s (exit %d): %s", d.Status, d.ExitCode, d.Output)
-	}
-	return nil
-}
+func NagiosOK(rep *Reply) error { return resources.NagiosCheck(rep) }
 
 // ApplyOptions tune Apply.
 type ApplyOptions struct {

@@ -419,7 +419,7 @@ func (w *walker) discover(ctx context.Context, addr string) ([]string, error) {
 // apply runs one resource instance to completion.
 func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport {
 	t, _ := w.reg.Lookup(r.Type)
-	rr := &ResourceReport{Addr: r.Addr, Type: r.Type, FailOK: r.FailOK, Started: w.o.Clock()}
+	rr := &ResourceReport{Addr: r.Addr, Type: r.Type, FailOK: r.FailOK, NoOp: r.NoOp, Started: w.o.Clock()}
 	fail := func(reason string) *ResourceReport {
 		rr.Outcome, rr.Reason = OutcomeFailed, reason
 		rr.Elapsed = w.o.Clock().Sub(rr.Started)
@@ -451,7 +451,7 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 		if len(targets) == 0 {
 			// Without targets the resource means "every node serving the
 			// agent"; none at all is a broken fleet, not a no-op.
-			return fail(fmt.Sprintf("no node serves the %s agent (give targets to mean fewer nodes)", req.Agent))
+			return fail(fmt.Sprintf("no node serves the %s agent: enable provider %q on the nodes that should run it, or give targets", req.Agent, req.Agent))
 		}
 	}
 	targets = uniq(targets)
@@ -568,7 +568,6 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 		}
 		rr.Outcome, rr.Reason = OutcomeFailed, fmt.Sprintf("interrupted: %d of %d node(s) not started: %s", len(notStarted), len(targets), strings.Join(notStarted, ", "))
 	}
-	rr.NoOp = r.NoOp
 	w.emit(Event{Type: EventResourceEnd, Resource: r.Addr, Outcome: rr.Outcome, Message: rr.Reason, Elapsed: rr.Elapsed, FailOK: r.FailOK, NoOp: r.NoOp,
 		Changed: rr.Changed, Unchanged: rr.Unchanged, Failed: rr.Failed, NoAnswer: rr.NoAnswer, Attempt: rr.Attempts})
 	return rr
@@ -578,7 +577,17 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 func (w *walker) attempt(ctx context.Context, r *catalog.Resource, t *resources.Type, req resources.Request, args map[string]any, nodes []string, timeout time.Duration, attempt int) []*NodeResult {
 	call := rpc.CallRequest{Agent: req.Agent, Action: req.Action, Input: req.Input, Targets: nodes, Timeout: timeout,
 		BatchSize: r.BatchSize, BatchSleep: r.BatchSleep, NoOp: w.o.NoOp || r.NoOp}
+	// Each reply is judged once (the type's check and expect may be costly)
+	// and the verdict reused by the live event, any-one's failover and the
+	// final results.
+	var judgedMu sync.Mutex
+	judged := map[*rpc.Reply]*NodeResult{}
 	judge := func(rep *rpc.Reply) *NodeResult {
+		judgedMu.Lock()
+		defer judgedMu.Unlock()
+		if nr, ok := judged[rep]; ok {
+			return nr
+		}
 		nr := &NodeResult{Identity: rep.Identity, Status: rep.Status, Changed: rep.Changed, Message: rep.Message, Data: rep.Data, Attempt: attempt, Elapsed: rep.Elapsed, Reply: rep}
 		nr.OK = rep.OK()
 		if nr.OK && t.Check != nil {
@@ -594,6 +603,7 @@ func (w *walker) attempt(ctx context.Context, r *catalog.Resource, t *resources.
 		if !nr.OK && nr.Message == "" {
 			nr.Message = string(rep.Status)
 		}
+		judged[rep] = nr
 		return nr
 	}
 	call.OnReply = func(rep *rpc.Reply) {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orch-fleet/orch/rpc"
 )
 
 // LockTTL is how long a run lock outlives its holder when the holder dies
@@ -39,7 +41,7 @@ func AcquireLock(ctx context.Context, nc *nats.Conn, collective, name, holder st
 	if err != nil {
 		return nil, fmt.Errorf("opening the lock bucket %s: %w", bucket, err)
 	}
-	key := lockKey(name)
+	key := rpc.KVKey(name)
 	val, _ := json.Marshal(LockHolder{Holder: holder, Since: time.Now().UTC()})
 	rev, err := kv.Create(ctx, key, val)
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -76,16 +78,4 @@ func AcquireLock(ctx context.Context, nc *nats.Conn, collective, name, holder st
 		}
 	}()
 	return func() { close(stop); <-done }, nil
-}
-
-// lockKey makes a lock name a valid key.
-func lockKey(name string) string {
-	b := []byte(name)
-	for i, c := range b {
-		ok := c == '-' || c == '_' || c == '=' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-		if !ok {
-			b[i] = '_'
-		}
-	}
-	return string(b)
 }

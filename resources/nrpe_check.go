@@ -36,14 +36,6 @@ func nrpeCheck() *Type {
 			return Request{Agent: "nrpe", Action: "run", Input: map[string]any{"command": cmd}}, nil
 		},
 		Check: func(args map[string]any, reply *rpc.Reply) error {
-			var d struct {
-				ExitCode int    `json:"exitcode"`
-				Status   string `json:"status"`
-				Output   string `json:"output"`
-			}
-			if err := json.Unmarshal(reply.Data, &d); err != nil {
-				return fmt.Errorf("unreadable nrpe reply: %v", err)
-			}
 			ok := []int{0}
 			if l, isList := args["ok_codes"].([]any); isList {
 				ok = ok[:0]
@@ -53,10 +45,28 @@ func nrpeCheck() *Type {
 					}
 				}
 			}
-			if slices.Contains(ok, d.ExitCode) {
-				return nil
-			}
-			return fmt.Errorf("%s (exit %d): %s", d.Status, d.ExitCode, d.Output)
+			return NagiosCheck(reply, ok...)
 		},
 	}
+}
+
+// NagiosCheck judges an nrpe run reply: nil when its exit code is one of
+// okCodes (only 0, OK, when none are given), else an error with the Nagios
+// status, the code and the check's status line.
+func NagiosCheck(reply *rpc.Reply, okCodes ...int) error {
+	var d struct {
+		ExitCode int    `json:"exitcode"`
+		Status   string `json:"status"`
+		Output   string `json:"output"`
+	}
+	if err := json.Unmarshal(reply.Data, &d); err != nil {
+		return fmt.Errorf("unreadable nrpe reply: %w", err)
+	}
+	if len(okCodes) == 0 {
+		okCodes = []int{0}
+	}
+	if slices.Contains(okCodes, d.ExitCode) {
+		return nil
+	}
+	return fmt.Errorf("%s (exit %d): %s", d.Status, d.ExitCode, d.Output)
 }

@@ -175,3 +175,18 @@ func joinURLs(servers []string) string {
 	}
 	return s
 }
+
+// KVKey turns any name into a valid key of a JetStream key-value bucket:
+// characters other than letters, digits, '-', '_' and '=' become '_', as
+// does a '.' at either end (dots inside are kept: they separate tokens).
+func KVKey(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		ok := c == '-' || c == '_' || c == '=' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
+			c == '.' && i > 0 && i < len(b)-1
+		if !ok {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

@@ -445,3 +445,17 @@ func TestParseFactFilter(t *testing.T) {
 		}
 	}
 }
+
+func TestKVKey(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"webapp-alfa", "webapp-alfa"},
+		{"webapp alfa/bravo", "webapp_alfa_bravo"},
+		{"a.b=c", "a.b=c"},
+		{".lead.trail.", "_lead.trail_"},
+		{"héllo*>", "h__llo__"},
+	} {
+		if got := rpc.KVKey(tc.in); got != tc.want {
+			t.Errorf("KVKey(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -15,12 +15,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/smtp"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"text/template"
@@ -239,7 +240,7 @@ func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) 
 	}
 	chans, ok := h.recipients[n.Recipient]
 	if !ok {
-		return nil, rpc.Errorf(rpc.StatusInvalidInput, "no recipient %q is configured on this node (recipients: %s)", n.Recipient, strings.Join(h.names(), ", "))
+		return nil, rpc.Errorf(rpc.StatusInvalidInput, "no recipient %q is configured on this node (recipients: %s)", n.Recipient, strings.Join(slices.Sorted(maps.Keys(h.recipients)), ", "))
 	}
 	names := make([]string, len(chans))
 	for i, ch := range chans {
@@ -353,24 +354,7 @@ func (h *Handler) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	return kv, nil
 }
 
-func key(id string) string {
-	b := []byte(id)
-	for i, c := range b {
-		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			b[i] = '_'
-		}
-	}
-	return "req." + string(b)
-}
-
-func (h *Handler) names() []string {
-	out := make([]string, 0, len(h.recipients))
-	for n := range h.recipients {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func key(id string) string { return "req." + rpc.KVKey(id) }
 
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)

@@ -19,11 +19,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -166,12 +168,7 @@ func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) 
 	name, _ := c.Input["app"].(string)
 	a, ok := h.apps[name]
 	if !ok {
-		names := make([]string, 0, len(h.apps))
-		for n := range h.apps {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return nil, rpc.Errorf(rpc.StatusInvalidInput, "no app %q is configured on this node (apps: %s)", name, strings.Join(names, ", "))
+		return nil, rpc.Errorf(rpc.StatusInvalidInput, "no app %q is configured on this node (apps: %s)", name, strings.Join(slices.Sorted(maps.Keys(h.apps)), ", "))
 	}
 	switch c.Action {
 	case "status":

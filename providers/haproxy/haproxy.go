@@ -12,8 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,7 +129,7 @@ func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) 
 		}
 		if be != "" {
 			if _, ok := st[be]; !ok {
-				return nil, rpc.Errorf(rpc.StatusInvalidInput, "HAProxy has no backend %q (backends: %s)", be, strings.Join(keys(st), ", "))
+				return nil, rpc.Errorf(rpc.StatusInvalidInput, "HAProxy has no backend %q (backends: %s)", be, strings.Join(slices.Sorted(maps.Keys(st)), ", "))
 			}
 			st = map[string]map[string]Server{be: st[be]}
 		}
@@ -165,7 +166,7 @@ func (h *Handler) change(ctx context.Context, c *rpc.Call, state string, done fu
 	}
 	servers, ok := st[be]
 	if !ok {
-		return nil, rpc.Errorf(rpc.StatusInvalidInput, "HAProxy has no backend %q (backends: %s)", be, strings.Join(keys(st), ", "))
+		return nil, rpc.Errorf(rpc.StatusInvalidInput, "HAProxy has no backend %q (backends: %s)", be, strings.Join(slices.Sorted(maps.Keys(st)), ", "))
 	}
 	var unknown []string
 	for _, n := range names {
@@ -174,7 +175,7 @@ func (h *Handler) change(ctx context.Context, c *rpc.Call, state string, done fu
 		}
 	}
 	if len(unknown) > 0 {
-		return nil, rpc.Errorf(rpc.StatusInvalidInput, "backend %s has no server %s (servers: %s)", be, strings.Join(unknown, ", "), strings.Join(keys(servers), ", "))
+		return nil, rpc.Errorf(rpc.StatusInvalidInput, "backend %s has no server %s (servers: %s)", be, strings.Join(unknown, ", "), strings.Join(slices.Sorted(maps.Keys(servers)), ", "))
 	}
 	var changed, unchanged []string
 	for _, n := range names {
@@ -330,15 +331,6 @@ func (h *Handler) Command(ctx context.Context, cmd string) (string, error) {
 		return "", rpc.Errorf(rpc.StatusAborted, "reading HAProxy's answer to %q: %v", cmd, err)
 	}
 	return b.String(), nil
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func orEmpty(s []string) []string {

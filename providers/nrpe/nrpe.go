@@ -11,10 +11,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -217,7 +219,7 @@ func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) 
 		name, _ := c.Input["command"].(string)
 		line, ok := h.commands[name]
 		if !ok {
-			return nil, rpc.Errorf(rpc.StatusInvalidInput, "no NRPE command %q is defined on this node (defined: %s)", name, strings.Join(h.names(), ", "))
+			return nil, rpc.Errorf(rpc.StatusInvalidInput, "no NRPE command %q is defined on this node (defined: %s)", name, strings.Join(slices.Sorted(maps.Keys(h.commands)), ", "))
 		}
 		r := Run(ctx, line, h.timeout)
 		msg := r.Status + ": " + r.Output
@@ -227,15 +229,6 @@ func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) 
 		}}, nil
 	}
 	return nil, rpc.Errorf(rpc.StatusUnknownAction, "nrpe has no action %q", c.Action)
-}
-
-func (h *Handler) names() []string {
-	out := make([]string, 0, len(h.commands))
-	for k := range h.commands {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Result is the outcome of one check.
