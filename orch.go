@@ -31,6 +31,7 @@ import (
 
 	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/engine"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/resources"
 	"github.com/orch-fleet/orch/rpc"
@@ -40,14 +41,14 @@ import (
 // this one.
 type (
 	// Filter selects nodes: facts, classes, agents, identities.
-	Filter = rpc.Filter
+	Filter = fleet.Filter
 	// FactFilter is one fact condition of a Filter.
-	FactFilter = rpc.FactFilter
+	FactFilter = fleet.FactFilter
 	// Reply is one node's answer: Identity, Status, Message, Data (the
 	// action's JSON output), Changed, Elapsed.
-	Reply = rpc.Reply
+	Reply = fleet.Reply
 	// Status is a reply's status code.
-	Status = rpc.Status
+	Status = fleet.Status
 	// Event is one thing that happened in a playbook run.
 	Event = engine.Event
 	// Report is the result of a playbook run.
@@ -110,11 +111,11 @@ func (f *Fleet) Close() { f.nc.Close() }
 
 // Facts parses fact conditions such as "cluster=alfa", "cpus>=4" or
 // "role=/^web/" for a Filter; it panics on a malformed one, which is a
-// programming error (use rpc.ParseFactFilter for user input).
+// programming error (use fleet.ParseFactFilter for user input).
 func Facts(conds ...string) []FactFilter {
 	out := make([]FactFilter, 0, len(conds))
 	for _, c := range conds {
-		ff, err := rpc.ParseFactFilter(c)
+		ff, err := fleet.ParseFactFilter(c)
 		if err != nil {
 			panic(fmt.Sprintf("orch.Facts(%q): %v", c, err))
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/orch-fleet/orch/broker"
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/rpc"
 )
 
@@ -55,8 +56,8 @@ func TestClusterFailover(t *testing.T) {
 	if nodeConn.ConnectedUrl() != urls[0] {
 		t.Fatalf("node connected to %s, want %s", nodeConn.ConnectedUrl(), urls[0])
 	}
-	info := rpc.NodeInfo{Identity: "n1", Collective: rpc.DefaultCollective, Agents: map[string]string{"rpcutil": "1"}}
-	srv, err := rpc.NewServer(nodeConn, rpc.ServerOptions{Identity: "n1", Info: func() rpc.NodeInfo { return info }, Handlers: map[string]rpc.Handler{"rpcutil": pong{}}})
+	info := fleet.NodeInfo{Identity: "n1", Collective: rpc.DefaultCollective, Agents: map[string]string{"rpcutil": "1"}}
+	srv, err := rpc.NewServer(nodeConn, rpc.ServerOptions{Identity: "n1", Info: func() fleet.NodeInfo { return info }, Handlers: map[string]rpc.Handler{"rpcutil": pong{}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/orch-fleet/orch/rpc"
+	"github.com/orch-fleet/orch/fleet"
 )
 
 // Catalog is a compiled playbook: resource instances with their evaluated
@@ -22,11 +22,11 @@ type Catalog struct {
 
 // NodeSet is a set of nodes chosen by discovery at apply time.
 type NodeSet struct {
-	Addr   string     `json:"addr"`
-	Filter rpc.Filter `json:"filter"`
-	Min    int        `json:"min,omitempty"` // fewer nodes than this fails the node set
-	Max    int        `json:"max,omitempty"` // more nodes than this fails the node set; 0 = no limit
-	Pos    string     `json:"pos"`           // file:line:col of the block
+	Addr   string       `json:"addr"`
+	Filter fleet.Filter `json:"filter"`
+	Min    int          `json:"min,omitempty"` // fewer nodes than this fails the node set
+	Max    int          `json:"max,omitempty"` // more nodes than this fails the node set; 0 = no limit
+	Pos    string       `json:"pos"`           // file:line:col of the block
 }
 
 // Resolved maps node set addresses to the identities discovery found, and
@@ -95,7 +95,7 @@ type Resource struct {
 	Args func(Resolved) (map[string]any, error) `json:"-"`
 	// Expect, when set, judges each ok reply (the playbook's expect
 	// expression); a non-nil error fails that node with its message.
-	Expect func(reply *rpc.Reply) error `json:"-"`
+	Expect func(reply *fleet.Reply) error `json:"-"`
 }
 
 // Retry says how a failing resource is retried on the nodes still failing.

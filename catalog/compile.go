@@ -19,8 +19,8 @@ import (
 	"gonum.org/v1/gonum/graph/topo"
 
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/resources"
-	"github.com/orch-fleet/orch/rpc"
 )
 
 // program is a parsed playbook with its root variable values; evaluate
@@ -277,7 +277,7 @@ func (s *scope) evalNodeSet(n *nodesDecl) (*NodeSet, hcl.Diagnostics) {
 			}
 			sort.Strings(names)
 			for _, k := range names {
-				ff, err := factFilter(k, keys[k].AsString())
+				ff, err := fleet.NewFactFilter(k, keys[k].AsString())
 				if err != nil {
 					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid fact filter", Detail: err.Error(), Subject: a.Expr.Range().Ptr()})
 					continue
@@ -329,22 +329,6 @@ func (s *scope) evalNodeSet(n *nodesDecl) (*NodeSet, hcl.Diagnostics) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid node set", Detail: fmt.Sprintf("min (%d) is larger than max (%d).", ns.Min, ns.Max), Subject: n.rng.Ptr()})
 	}
 	return ns, diags
-}
-
-// factFilter turns fact = { cluster = "bravo" } entries into filters:
-// "/re/" is a regular expression, ">=4" (and <, <=, >, !=) a comparison.
-func factFilter(name, value string) (rpc.FactFilter, error) {
-	for _, op := range []string{">=", "<=", "!=", ">", "<"} {
-		if strings.HasPrefix(value, op) {
-			f := rpc.FactFilter{Fact: name, Op: op, Value: strings.TrimSpace(value[len(op):])}
-			return f, f.Validate()
-		}
-	}
-	if len(value) >= 2 && strings.HasPrefix(value, "/") && strings.HasSuffix(value, "/") {
-		f := rpc.FactFilter{Fact: name, Op: "=~", Value: value[1 : len(value)-1]}
-		return f, f.Validate()
-	}
-	return rpc.FactFilter{Fact: name, Op: "==", Value: value}, nil
 }
 
 // catalog builds the instance graph, checks it for cycles and produces the
@@ -528,7 +512,7 @@ func (p *program) resource(in *instance) *Resource {
 	}
 	if e, ok := in.decl.meta["expect"]; ok {
 		expr := e.Expr
-		r.Expect = func(reply *rpc.Reply) error {
+		r.Expect = func(reply *fleet.Reply) error {
 			i, err := lookup(nil)
 			if err != nil {
 				return err

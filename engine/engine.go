@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/orch-fleet/orch/catalog"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/resources"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -26,7 +27,7 @@ import (
 // through NewFleet.
 type Fleet interface {
 	// Discover returns the identities the filter selects, sorted.
-	Discover(ctx context.Context, f rpc.Filter) ([]string, error)
+	Discover(ctx context.Context, f fleet.Filter) ([]string, error)
 	Call(ctx context.Context, r rpc.CallRequest) (*rpc.CallResult, error)
 	CallAnyOne(ctx context.Context, r rpc.CallRequest) (*rpc.CallResult, error)
 }
@@ -64,14 +65,14 @@ const (
 // NodeResult is one node's result for a resource instance.
 type NodeResult struct {
 	Identity string          `json:"identity"`
-	Status   rpc.Status      `json:"status"` // "" when the node did not answer
+	Status   fleet.Status    `json:"status"` // "" when the node did not answer
 	OK       bool            `json:"ok"`     // answered ok and passed the checks
 	Changed  bool            `json:"changed"`
 	Message  string          `json:"message,omitempty"`
 	Data     json.RawMessage `json:"data,omitempty"`
 	Attempt  int             `json:"attempt"`
 	Elapsed  time.Duration   `json:"elapsed_ns"`
-	Reply    *rpc.Reply      `json:"-"`
+	Reply    *fleet.Reply    `json:"-"`
 	NoAnswer bool            `json:"no_answer,omitempty"`
 }
 
@@ -445,7 +446,7 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 			return fail(err.Error())
 		}
 	} else {
-		if targets, err = w.fleet.Discover(ctx, rpc.Filter{Agents: []string{req.Agent}}); err != nil {
+		if targets, err = w.fleet.Discover(ctx, fleet.Filter{Agents: []string{req.Agent}}); err != nil {
 			return fail(fmt.Sprintf("discovering the nodes serving %s: %v", req.Agent, err))
 		}
 		if len(targets) == 0 {
@@ -581,8 +582,8 @@ func (w *walker) attempt(ctx context.Context, r *catalog.Resource, t *resources.
 	// and the verdict reused by the live event, any-one's failover and the
 	// final results.
 	var judgedMu sync.Mutex
-	judged := map[*rpc.Reply]*NodeResult{}
-	judge := func(rep *rpc.Reply) *NodeResult {
+	judged := map[*fleet.Reply]*NodeResult{}
+	judge := func(rep *fleet.Reply) *NodeResult {
 		judgedMu.Lock()
 		defer judgedMu.Unlock()
 		if nr, ok := judged[rep]; ok {
@@ -606,11 +607,11 @@ func (w *walker) attempt(ctx context.Context, r *catalog.Resource, t *resources.
 		judged[rep] = nr
 		return nr
 	}
-	call.OnReply = func(rep *rpc.Reply) {
+	call.OnReply = func(rep *fleet.Reply) {
 		nr := judge(rep)
 		w.emit(Event{Type: EventNodeResult, Resource: r.Addr, Node: rep.Identity, Status: rep.Status, OK: nr.OK, Changed: boolInt(rep.Changed), Message: nr.Message, Attempt: attempt, Elapsed: rep.Elapsed})
 	}
-	call.Accept = func(rep *rpc.Reply) bool { return judge(rep).OK }
+	call.Accept = func(rep *fleet.Reply) bool { return judge(rep).OK }
 	if r.AnyOne {
 		// Start from a random node so that the nodes share the work, and
 		// fail over through the others in turn.
@@ -649,12 +650,12 @@ func (w *walker) attempt(ctx context.Context, r *catalog.Resource, t *resources.
 }
 
 // collect turns a call's result (or error) into node results.
-func (w *walker) collect(r *catalog.Resource, nodes []string, attempt int, judge func(*rpc.Reply) *NodeResult) func(*rpc.CallResult, error) []*NodeResult {
+func (w *walker) collect(r *catalog.Resource, nodes []string, attempt int, judge func(*fleet.Reply) *NodeResult) func(*rpc.CallResult, error) []*NodeResult {
 	return func(res *rpc.CallResult, err error) []*NodeResult {
 		var out []*NodeResult
 		if err != nil {
-			status := rpc.StatusInternalError
-			var se *rpc.StatusError
+			status := fleet.StatusInternalError
+			var se *fleet.StatusError
 			if errors.As(err, &se) {
 				status = se.Status
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/engine"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/resources"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -18,7 +19,7 @@ import (
 // fakeFleet answers calls in memory: behave decides each node's reply.
 type fakeFleet struct {
 	nodes  []string
-	behave func(node, action string, attempt int) (rpc.Status, bool) // status, changed; "" = silent
+	behave func(node, action string, attempt int) (fleet.Status, bool) // status, changed; "" = silent
 	delay  time.Duration
 
 	mu       sync.Mutex
@@ -28,10 +29,10 @@ type fakeFleet struct {
 	maxIn    int32
 }
 
-func (f *fakeFleet) Discover(_ context.Context, flt rpc.Filter) ([]string, error) {
+func (f *fakeFleet) Discover(_ context.Context, flt fleet.Filter) ([]string, error) {
 	var out []string
 	for _, n := range f.nodes {
-		info := rpc.NodeInfo{Identity: n, Facts: map[string]any{"cluster": n[:1]}, Agents: map[string]string{"a": "1"}}
+		info := fleet.NodeInfo{Identity: n, Facts: map[string]any{"cluster": n[:1]}, Agents: map[string]string{"a": "1"}}
 		if flt.Match(&info) {
 			out = append(out, n)
 		}
@@ -64,7 +65,7 @@ func (f *fakeFleet) Call(ctx context.Context, r rpc.CallRequest) (*rpc.CallResul
 		attempt := f.perNode[r.Action+"@"+n]
 		f.calls = append(f.calls, r.Action+"@"+n)
 		f.mu.Unlock()
-		st, changed := rpc.StatusOK, true
+		st, changed := fleet.StatusOK, true
 		if f.behave != nil {
 			st, changed = f.behave(n, r.Action, attempt)
 		}
@@ -72,8 +73,8 @@ func (f *fakeFleet) Call(ctx context.Context, r rpc.CallRequest) (*rpc.CallResul
 			res.Missing = append(res.Missing, n)
 			continue
 		}
-		rep := &rpc.Reply{Identity: n, Status: st, Changed: changed}
-		if st != rpc.StatusOK {
+		rep := &fleet.Reply{Identity: n, Status: st, Changed: changed}
+		if st != fleet.StatusOK {
 			rep.Message = "boom"
 		}
 		res.Replies = append(res.Replies, rep)
@@ -133,15 +134,15 @@ func outcomes(rep *engine.Report) string {
 }
 
 func TestOrderingAndSkips(t *testing.T) {
-	fail := func(node, action string, _ int) (rpc.Status, bool) {
+	fail := func(node, action string, _ int) (fleet.Status, bool) {
 		if action == "b" && node == "n2" {
-			return rpc.StatusAborted, false
+			return fleet.StatusAborted, false
 		}
-		return rpc.StatusOK, true
+		return fleet.StatusOK, true
 	}
 	tests := []struct {
 		name    string
-		behave  func(string, string, int) (rpc.Status, bool)
+		behave  func(string, string, int) (fleet.Status, bool)
 		mk      func() []*catalog.Resource
 		want    string
 		outcome engine.Outcome
@@ -198,11 +199,11 @@ func TestParallelismLimit(t *testing.T) {
 }
 
 func TestRetryOnlyFailingNodes(t *testing.T) {
-	f := &fakeFleet{nodes: []string{"n1", "n2"}, behave: func(node, _ string, attempt int) (rpc.Status, bool) {
+	f := &fakeFleet{nodes: []string{"n1", "n2"}, behave: func(node, _ string, attempt int) (fleet.Status, bool) {
 		if node == "n2" && attempt < 3 {
-			return rpc.StatusAborted, false
+			return fleet.StatusAborted, false
 		}
-		return rpc.StatusOK, false
+		return fleet.StatusOK, false
 	}}
 	r := res("load", []string{"n1", "n2"})
 	r.Retry = catalog.Retry{Attempts: 5, Interval: time.Millisecond}
@@ -222,7 +223,7 @@ func TestRetryOnlyFailingNodes(t *testing.T) {
 		t.Errorf("unchanged %d changed %d", rep.Unchanged, rep.Changed)
 	}
 	// Attempts exhausted: failed, with the node named.
-	f2 := &fakeFleet{nodes: []string{"n1"}, behave: func(string, string, int) (rpc.Status, bool) { return rpc.StatusAborted, false }}
+	f2 := &fakeFleet{nodes: []string{"n1"}, behave: func(string, string, int) (fleet.Status, bool) { return fleet.StatusAborted, false }}
 	r2 := res("load", []string{"n1"})
 	r2.Retry = catalog.Retry{Attempts: 2, Interval: time.Millisecond}
 	rep = run(t, f2, engine.Options{}, r2)
@@ -232,14 +233,14 @@ func TestRetryOnlyFailingNodes(t *testing.T) {
 }
 
 func TestAnyOneAndNoAnswer(t *testing.T) {
-	f := &fakeFleet{nodes: []string{"n1", "n2", "n3"}, behave: func(node, _ string, _ int) (rpc.Status, bool) {
+	f := &fakeFleet{nodes: []string{"n1", "n2", "n3"}, behave: func(node, _ string, _ int) (fleet.Status, bool) {
 		switch node {
 		case "n1":
 			return "", false // silent
 		case "n2":
-			return rpc.StatusAborted, false
+			return fleet.StatusAborted, false
 		}
-		return rpc.StatusOK, true
+		return fleet.StatusOK, true
 	}}
 	notify := res("notify", []string{"n1", "n2", "n3"})
 	notify.AnyOne = true
@@ -256,8 +257,8 @@ func TestAnyOneAndNoAnswer(t *testing.T) {
 func TestNodeSetsMinMax(t *testing.T) {
 	f := &fakeFleet{nodes: []string{"a1", "a2", "b1"}}
 	cat := &catalog.Catalog{NodeSets: map[string]*catalog.NodeSet{
-		"nodes.a": {Addr: "nodes.a", Filter: rpc.Filter{Facts: []rpc.FactFilter{{Fact: "cluster", Op: "==", Value: "a"}}}, Min: 3},
-		"nodes.b": {Addr: "nodes.b", Filter: rpc.Filter{Facts: []rpc.FactFilter{{Fact: "cluster", Op: "==", Value: "b"}}}, Min: 1},
+		"nodes.a": {Addr: "nodes.a", Filter: fleet.Filter{Facts: []fleet.FactFilter{{Fact: "cluster", Op: "==", Value: "a"}}}, Min: 3},
+		"nodes.b": {Addr: "nodes.b", Filter: fleet.Filter{Facts: []fleet.FactFilter{{Fact: "cluster", Op: "==", Value: "b"}}}, Min: 1},
 	}}
 	mk := func(name, set string) *catalog.Resource {
 		r := res(name, nil)
@@ -316,11 +317,11 @@ func TestCancellation(t *testing.T) {
 }
 
 func TestFailFast(t *testing.T) {
-	f := &fakeFleet{nodes: []string{"n1"}, behave: func(_, action string, _ int) (rpc.Status, bool) {
+	f := &fakeFleet{nodes: []string{"n1"}, behave: func(_, action string, _ int) (fleet.Status, bool) {
 		if action == "a" {
-			return rpc.StatusAborted, false
+			return fleet.StatusAborted, false
 		}
-		return rpc.StatusOK, true
+		return fleet.StatusOK, true
 	}}
 	rep := run(t, f, engine.Options{FailFast: true, Parallelism: 1}, res("a", []string{"n1"}), res("b", []string{"n1"}))
 	if got := outcomes(rep); got != "t.a=failed t.b=skipped" {

@@ -3,7 +3,7 @@ package engine
 import (
 	"time"
 
-	"github.com/orch-fleet/orch/rpc"
+	"github.com/orch-fleet/orch/fleet"
 )
 
 // EventType names an event of a run. docs/cli.md documents the schema of
@@ -31,7 +31,7 @@ type Event struct {
 	NodeSet   string        `json:"node_set,omitempty"`
 	Node      string        `json:"node,omitempty"`
 	Nodes     []string      `json:"nodes,omitempty"`
-	Status    rpc.Status    `json:"status,omitempty"`
+	Status    fleet.Status  `json:"status,omitempty"`
 	OK        bool          `json:"ok,omitempty"`
 	Outcome   Outcome       `json:"outcome,omitempty"`
 	Message   string        `json:"message,omitempty"`

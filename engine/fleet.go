@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/rpc"
 )
 
@@ -15,7 +16,7 @@ type rpcFleet struct {
 // NewFleet returns the fleet behind an rpc client, discovering with o.
 func NewFleet(c *rpc.Client, o rpc.DiscoverOptions) Fleet { return &rpcFleet{c: c, o: o} }
 
-func (f *rpcFleet) Discover(ctx context.Context, filter rpc.Filter) ([]string, error) {
+func (f *rpcFleet) Discover(ctx context.Context, filter fleet.Filter) ([]string, error) {
 	nodes, err := f.c.Discover(ctx, filter, f.o)
 	if err != nil {
 		return nil, err

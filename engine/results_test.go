@@ -10,8 +10,8 @@ import (
 
 	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/engine"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/resources"
-	"github.com/orch-fleet/orch/rpc"
 )
 
 // A resource's run results (changed_nodes, ok_nodes, failed_nodes) choose
@@ -72,11 +72,11 @@ resource "rpc" "fix" {
 		{"none outdated", nil, nil, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeFleet{nodes: []string{"a1", "a2", "a3", "b1"}, behave: func(node, action string, _ int) (rpc.Status, bool) {
+			f := &fakeFleet{nodes: []string{"a1", "a2", "a3", "b1"}, behave: func(node, action string, _ int) (fleet.Status, bool) {
 				if action == "check" {
-					return rpc.StatusOK, slices.Contains(tc.outdated, node)
+					return fleet.StatusOK, slices.Contains(tc.outdated, node)
 				}
-				return rpc.StatusOK, true
+				return fleet.StatusOK, true
 			}}
 			rep, err := engine.Run(context.Background(), cat, resources.Builtin(), f, engine.Options{})
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/engine"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/internal/natstest"
 	"github.com/orch-fleet/orch/resources"
 	"github.com/orch-fleet/orch/rpc"
@@ -111,8 +112,8 @@ func BenchmarkWebappShaped(b *testing.B) {
 			conns[i] = nc
 		}
 		start := func(i int, id string, facts map[string]any, agent string) {
-			info := rpc.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, Facts: facts, Agents: map[string]string{agent: "1", "sys": "1"}}
-			srv, err := rpc.NewServer(conns[i%len(conns)], rpc.ServerOptions{Identity: id, Info: func() rpc.NodeInfo { return info }, Handlers: map[string]rpc.Handler{agent: instant{agent}, "sys": instant{"sys"}}, Concurrency: 64})
+			info := fleet.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, Facts: facts, Agents: map[string]string{agent: "1", "sys": "1"}}
+			srv, err := rpc.NewServer(conns[i%len(conns)], rpc.ServerOptions{Identity: id, Info: func() fleet.NodeInfo { return info }, Handlers: map[string]rpc.Handler{agent: instant{agent}, "sys": instant{"sys"}}, Concurrency: 64})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -173,7 +174,7 @@ func BenchmarkWebappShaped(b *testing.B) {
 				}
 				return changed
 			}
-			discover := func(f rpc.Filter) []string {
+			discover := func(f fleet.Filter) []string {
 				nodes, err := cl.Discover(ctx, f, rpc.DiscoverOptions{})
 				if err != nil {
 					b.Fatal(err)
@@ -185,8 +186,8 @@ func BenchmarkWebappShaped(b *testing.B) {
 				return ids
 			}
 			for b.Loop() {
-				lb := discover(rpc.Filter{Agents: []string{"lb"}})
-				web := discover(rpc.Filter{Agents: []string{"app"}, Facts: []rpc.FactFilter{{Fact: "role", Op: "==", Value: "web"}}})
+				lb := discover(fleet.Filter{Agents: []string{"lb"}})
+				web := discover(fleet.Filter{Agents: []string{"app"}, Facts: []fleet.FactFilter{{Fact: "role", Op: "==", Value: "web"}}})
 				call("sys", "ping", append(append([]string{}, lb...), web...), 0, false)
 				pending := call("app", "deploy", web, 0, true)
 				call("lb", "disable", lb, 0, false)

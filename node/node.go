@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/rpc"
@@ -171,7 +172,7 @@ func loadOrCreateKey(cfg *Config) (nkeys.KeyPair, error) {
 }
 
 // Info returns what the node tells about itself.
-func (n *Node) Info() rpc.NodeInfo {
+func (n *Node) Info() fleet.NodeInfo {
 	n.mu.RLock()
 	facts := n.facts
 	n.mu.RUnlock()
@@ -179,7 +180,7 @@ func (n *Node) Info() rpc.NodeInfo {
 	for name, h := range n.handlers {
 		agents[name] = h.Schema().Version
 	}
-	return rpc.NodeInfo{
+	return fleet.NodeInfo{
 		Identity: n.cfg.Identity, Collective: n.cfg.Collective, PublicKey: n.pub,
 		Facts: facts, Classes: n.cfg.Classes, Agents: agents, Version: n.o.Version, Started: n.started,
 	}
@@ -336,7 +337,7 @@ func (n *Node) shutdown() error {
 
 func (n *Node) writeAudit(e rpc.AuditEntry) {
 	lvl := slog.LevelInfo
-	if e.Status != rpc.StatusOK {
+	if e.Status != fleet.StatusOK {
 		lvl = slog.LevelWarn
 	}
 	n.log.Log(context.Background(), lvl, "request", "caller", e.CallerName, "agent", e.Agent, "action", e.Action, "status", e.Status, "message", e.Message)

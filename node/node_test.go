@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/internal/natstest"
 	"github.com/orch-fleet/orch/node"
 	"github.com/orch-fleet/orch/rpc"
@@ -80,7 +81,7 @@ func client(t *testing.T, url string, kp nkeys.KeyPair, name string) *rpc.Client
 }
 
 // waitNodes polls the registry until want identities are registered.
-func waitNodes(t *testing.T, c *rpc.Client, f rpc.Filter, want int) []rpc.NodeInfo {
+func waitNodes(t *testing.T, c *rpc.Client, f fleet.Filter, want int) []fleet.NodeInfo {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -123,17 +124,17 @@ policy {
 }
 `, natstest.URL(s), dir, audit, opsPub, roPub))
 	ops := client(t, natstest.URL(s), opsKey, "ops-user")
-	waitNodes(t, ops, rpc.Filter{}, 1)
+	waitNodes(t, ops, fleet.Filter{}, 1)
 	tests := []struct {
 		name   string
 		key    nkeys.KeyPair
 		action string
-		want   rpc.Status
+		want   fleet.Status
 	}{
-		{"ops may inventory", opsKey, "inventory", rpc.StatusOK},
-		{"readonly may ping", roKey, "ping", rpc.StatusOK},
-		{"readonly may not inventory", roKey, "inventory", rpc.StatusUnauthorised},
-		{"untrusted key", strangerKey, "ping", rpc.StatusUnauthorised},
+		{"ops may inventory", opsKey, "inventory", fleet.StatusOK},
+		{"readonly may ping", roKey, "ping", fleet.StatusOK},
+		{"readonly may not inventory", roKey, "inventory", fleet.StatusUnauthorised},
+		{"untrusted key", strangerKey, "ping", fleet.StatusUnauthorised},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,7 +241,7 @@ client "ops" { key = %q }
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	c := client(t, natstest.URL(s), kp, "tester")
-	nodes := waitNodes(t, c, rpc.Filter{Facts: []rpc.FactFilter{{Fact: "cluster", Op: "==", Value: "alfa"}}}, 1)
+	nodes := waitNodes(t, c, fleet.Filter{Facts: []fleet.FactFilter{{Fact: "cluster", Op: "==", Value: "alfa"}}}, 1)
 	if nodes[0].Identity != "proc1" || nodes[0].PublicKey == "" {
 		t.Fatalf("registry entry %+v", nodes[0])
 	}
@@ -260,7 +261,7 @@ client "ops" { key = %q }
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitNodes(t, c, rpc.Filter{Facts: []rpc.FactFilter{{Fact: "cluster", Op: "==", Value: "bravo"}}}, 1)
+	waitNodes(t, c, fleet.Filter{Facts: []fleet.FactFilter{{Fact: "cluster", Op: "==", Value: "bravo"}}}, 1)
 	// SIGTERM: the node deregisters and exits 0.
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -268,5 +269,5 @@ client "ops" { key = %q }
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("agent exit: %v", err)
 	}
-	waitNodes(t, c, rpc.Filter{}, 0)
+	waitNodes(t, c, fleet.Filter{}, 0)
 }

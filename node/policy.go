@@ -3,6 +3,7 @@ package node
 import (
 	"path"
 
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/rpc"
 )
 
@@ -25,7 +26,7 @@ func newAuthorizer(c *Config) *authorizer {
 func (a *authorizer) authorize(req *rpc.Request) error {
 	name, ok := a.clients[req.SenderKey]
 	if !ok {
-		return rpc.Errorf(rpc.StatusUnauthorised, "caller key %s is not trusted by this node", req.SenderKey)
+		return fleet.Errorf(fleet.StatusUnauthorised, "caller key %s is not trusted by this node", req.SenderKey)
 	}
 	action := req.Agent + "." + req.Action
 	if req.Agent == rpc.DiscoveryAgent {
@@ -34,7 +35,7 @@ func (a *authorizer) authorize(req *rpc.Request) error {
 	if a.allowed(name, action) {
 		return nil
 	}
-	return rpc.Errorf(rpc.StatusUnauthorised, "policy denies client %q the action %s", name, action)
+	return fleet.Errorf(fleet.StatusUnauthorised, "policy denies client %q the action %s", name, action)
 }
 
 // allowed applies the policy: the first rule matching the client and the

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/rpc"
 )
 
@@ -29,7 +30,7 @@ type Env struct {
 	// DataDir is a directory the provider may keep state in.
 	DataDir string
 	// Info returns the node's current identity, facts, classes and agents.
-	Info func() rpc.NodeInfo
+	Info func() fleet.NodeInfo
 	// Schemas returns the schemas of every agent the node serves (for
 	// rpcutil's agents action).
 	Schemas func() []*ddl.Agent

@@ -6,9 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/zclconf/go-cty/cty"
-
-	"github.com/orch-fleet/orch/rpc"
 )
 
 // nrpeCheck is nrpe_check: a Nagios check defined on each target node must
@@ -35,7 +34,7 @@ func nrpeCheck() *Type {
 			}
 			return Request{Agent: "nrpe", Action: "run", Input: map[string]any{"command": cmd}}, nil
 		},
-		Check: func(args map[string]any, reply *rpc.Reply) error {
+		Check: func(args map[string]any, reply *fleet.Reply) error {
 			ok := []int{0}
 			if l, isList := args["ok_codes"].([]any); isList {
 				ok = ok[:0]
@@ -53,7 +52,7 @@ func nrpeCheck() *Type {
 // NagiosCheck judges an nrpe run reply: nil when its exit code is one of
 // okCodes (only 0, OK, when none are given), else an error with the Nagios
 // status, the code and the check's status line.
-func NagiosCheck(reply *rpc.Reply, okCodes ...int) error {
+func NagiosCheck(reply *fleet.Reply, okCodes ...int) error {
 	var d struct {
 		ExitCode int    `json:"exitcode"`
 		Status   string `json:"status"`

@@ -12,9 +12,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/zclconf/go-cty/cty"
-
-	"github.com/orch-fleet/orch/rpc"
 )
 
 // Arg declares one argument of a resource type.
@@ -59,7 +58,7 @@ type Type struct {
 	// Check judges a reply whose status is ok; a non-nil error marks the node
 	// as failed with that message (e.g. an NRPE exit code other than OK).
 	// Nil accepts every ok reply.
-	Check func(args map[string]any, reply *rpc.Reply) error
+	Check func(args map[string]any, reply *fleet.Reply) error
 }
 
 // Registry maps type names to types.

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/internal/natstest"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -32,8 +33,8 @@ func startBenchFleet(b *testing.B, s *server.Server, n int) []string {
 	for i := range n {
 		id := fmt.Sprintf("node%04d", i)
 		ids[i] = id
-		info := rpc.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, Facts: map[string]any{"cluster": strconv.Itoa(i % 2)}, Agents: map[string]string{"echo": "1"}}
-		srv, err := rpc.NewServer(conns[i%benchConns], rpc.ServerOptions{Identity: id, Info: func() rpc.NodeInfo { return info }, Handlers: map[string]rpc.Handler{"echo": echo{id}}})
+		info := fleet.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, Facts: map[string]any{"cluster": strconv.Itoa(i % 2)}, Agents: map[string]string{"echo": "1"}}
+		srv, err := rpc.NewServer(conns[i%benchConns], rpc.ServerOptions{Identity: id, Info: func() fleet.NodeInfo { return info }, Handlers: map[string]rpc.Handler{"echo": echo{id}}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -125,7 +126,7 @@ func BenchmarkDiscoverRegistry(b *testing.B) {
 		c, _ := newClient(b, s)
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				nodes, err := c.Discover(context.Background(), rpc.Filter{}, rpc.DiscoverOptions{Method: rpc.DiscoverRegistry})
+				nodes, err := c.Discover(context.Background(), fleet.Filter{}, rpc.DiscoverOptions{Method: rpc.DiscoverRegistry})
 				if err != nil || len(nodes) != n {
 					b.Fatalf("%v: %d nodes", err, len(nodes))
 				}

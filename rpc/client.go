@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/fleet"
 )
 
 // Defaults of the client.
@@ -64,7 +65,7 @@ func (c *Client) Collective() string { return c.o.Collective }
 func (c *Client) SetSchemas(lookup func(agent string) *ddl.Agent) { c.schemas = lookup }
 
 // newRequest builds and signs a request.
-func (c *Client) newRequest(id, agent, action string, data json.RawMessage, f *Filter, noop bool, timeout time.Duration) (*Request, []byte, error) {
+func (c *Client) newRequest(id, agent, action string, data json.RawMessage, f *fleet.Filter, noop bool, timeout time.Duration) (*Request, []byte, error) {
 	if id == "" {
 		id = NewRequestID()
 	}
@@ -90,7 +91,7 @@ func (c *Client) encodeInput(agent, action string, input map[string]any) (json.R
 		if s := c.schemas(agent); s != nil {
 			a, ok := s.Action(action)
 			if !ok {
-				return nil, &StatusError{Status: StatusUnknownAction, Message: fmt.Sprintf("agent %s has no action %q (it has: %s)", agent, action, strings.Join(s.ActionNames(), ", "))}
+				return nil, &fleet.StatusError{Status: fleet.StatusUnknownAction, Message: fmt.Sprintf("agent %s has no action %q (it has: %s)", agent, action, strings.Join(s.ActionNames(), ", "))}
 			}
 			if _, err := a.Validate(input); err != nil {
 				return nil, err
@@ -155,10 +156,10 @@ func (c *Client) Call(ctx context.Context, r CallRequest) (*CallResult, error) {
 // all onto one reply inbox (a reply subject per target index, so that a "no
 // responders" status names its node), and collects until every target
 // answered, the timeout passed or ctx is done.
-func (c *Client) callBatch(ctx context.Context, r CallRequest, data json.RawMessage, targets []string) ([]*Reply, []string, error) {
-	var f *Filter
+func (c *Client) callBatch(ctx context.Context, r CallRequest, data json.RawMessage, targets []string) ([]*fleet.Reply, []string, error) {
+	var f *fleet.Filter
 	if len(targets) <= identitiesInFilter {
-		f = &Filter{Identities: targets}
+		f = &fleet.Filter{Identities: targets}
 	}
 	_, b, err := c.newRequest(r.RequestID, r.Agent, r.Action, data, f, r.NoOp, r.Timeout)
 	if err != nil {
@@ -181,7 +182,7 @@ func (c *Client) callBatch(ctx context.Context, r CallRequest, data json.RawMess
 	for i := range targets {
 		pending[i] = true
 	}
-	var replies []*Reply
+	var replies []*fleet.Reply
 	timer := time.NewTimer(r.Timeout)
 	defer timer.Stop()
 	for len(pending) > 0 {
@@ -197,9 +198,9 @@ func (c *Client) callBatch(ctx context.Context, r CallRequest, data json.RawMess
 				delete(pending, i)
 				continue
 			}
-			var rep Reply
+			var rep fleet.Reply
 			if err := json.Unmarshal(m.Data, &rep); err != nil {
-				rep = Reply{Identity: targets[i], Status: StatusInternalError, Message: fmt.Sprintf("malformed reply: %v", err)}
+				rep = fleet.Reply{Identity: targets[i], Status: fleet.StatusInternalError, Message: fmt.Sprintf("malformed reply: %v", err)}
 			}
 			if rep.Identity != targets[i] {
 				rep.Message = strings.TrimSpace(fmt.Sprintf("%s (answered as %q)", rep.Message, rep.Identity))
@@ -220,7 +221,7 @@ func (c *Client) callBatch(ctx context.Context, r CallRequest, data json.RawMess
 }
 
 // missingOf returns the targets without a reply.
-func missingOf(targets []string, replies []*Reply) []string {
+func missingOf(targets []string, replies []*fleet.Reply) []string {
 	got := make(map[string]bool, len(replies))
 	for _, r := range replies {
 		got[r.Identity] = true
@@ -292,7 +293,7 @@ func (c *Client) CallAnyOne(ctx context.Context, r CallRequest) (*CallResult, er
 
 // requestOne sends one request on subject and waits for the first reply. A
 // nil reply without error means nobody answered.
-func (c *Client) requestOne(ctx context.Context, subject string, r CallRequest, data json.RawMessage) (*Reply, error) {
+func (c *Client) requestOne(ctx context.Context, subject string, r CallRequest, data json.RawMessage) (*fleet.Reply, error) {
 	_, b, err := c.newRequest(r.RequestID, r.Agent, r.Action, data, nil, r.NoOp, r.Timeout)
 	if err != nil {
 		return nil, err
@@ -306,7 +307,7 @@ func (c *Client) requestOne(ctx context.Context, subject string, r CallRequest, 
 		}
 		return nil, fmt.Errorf("requesting %s: %w", subject, err)
 	}
-	var rep Reply
+	var rep fleet.Reply
 	if err := json.Unmarshal(m.Data, &rep); err != nil {
 		return nil, fmt.Errorf("malformed reply on %s: %w", subject, err)
 	}
@@ -314,11 +315,11 @@ func (c *Client) requestOne(ctx context.Context, subject string, r CallRequest, 
 }
 
 // Discover returns the nodes f selects, sorted by identity.
-func (c *Client) Discover(ctx context.Context, f Filter, o DiscoverOptions) ([]NodeInfo, error) {
+func (c *Client) Discover(ctx context.Context, f fleet.Filter, o DiscoverOptions) ([]fleet.NodeInfo, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	var nodes []NodeInfo
+	var nodes []fleet.NodeInfo
 	var err error
 	switch o.Method {
 	case DiscoverRegistry:
@@ -341,9 +342,9 @@ func (c *Client) Discover(ctx context.Context, f Filter, o DiscoverOptions) ([]N
 }
 
 // discoverBroadcast asks every node; those the filter selects answer with
-// their NodeInfo. Collection ends when no new reply came for the quiet window,
+// their fleet.NodeInfo. Collection ends when no new reply came for the quiet window,
 // or at the timeout.
-func (c *Client) discoverBroadcast(ctx context.Context, f Filter, o DiscoverOptions) ([]NodeInfo, error) {
+func (c *Client) discoverBroadcast(ctx context.Context, f fleet.Filter, o DiscoverOptions) ([]fleet.NodeInfo, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultDiscoveryTimeout
 	}
@@ -373,18 +374,18 @@ func (c *Client) discoverBroadcast(ctx context.Context, f Filter, o DiscoverOpti
 	quiet := time.NewTimer(o.Quiet)
 	defer quiet.Stop()
 	seen := map[string]bool{}
-	var nodes []NodeInfo
+	var nodes []fleet.NodeInfo
 	for {
 		select {
 		case m := <-ch:
 			if len(m.Data) == 0 {
 				continue // no-responders status: nobody listens
 			}
-			var rep Reply
+			var rep fleet.Reply
 			if err := json.Unmarshal(m.Data, &rep); err != nil || !rep.OK() {
 				continue
 			}
-			var info NodeInfo
+			var info fleet.NodeInfo
 			if err := json.Unmarshal(rep.Data, &info); err != nil || seen[info.Identity] {
 				continue
 			}

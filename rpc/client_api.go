@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"time"
+
+	"github.com/orch-fleet/orch/fleet"
 )
 
 // Subjects. Every subject lives under the collective prefix:
@@ -9,7 +11,7 @@ import (
 //	<collective>.broadcast.<agent>   broadcast to every node serving agent (nodes filter)
 //	<collective>.node.<identity>     direct to one node
 //	<collective>.anyone.<agent>      "any one of N": nodes subscribe in queue group QueueGroup(agent)
-//	<collective>.discover            broadcast discovery (nodes that match the filter answer with NodeInfo)
+//	<collective>.discover            broadcast discovery (nodes that match the filter answer with fleet.NodeInfo)
 
 // BroadcastSubject is the subject every node serving agent listens on.
 func BroadcastSubject(collective, agent string) string {
@@ -34,7 +36,7 @@ func QueueGroup(agent string) string { return "orch-" + agent }
 func DiscoverSubject(collective string) string { return collective + ".discover" }
 
 // RegistryBucket is the JetStream key-value bucket holding the node registry
-// of a collective; keys are node identities, values JSON NodeInfo.
+// of a collective; keys are node identities, values JSON fleet.NodeInfo.
 func RegistryBucket(collective string) string { return collective + "_registry" }
 
 // Discovery methods for DiscoverOptions.Method.
@@ -69,7 +71,7 @@ type CallRequest struct {
 	NoOp       bool          // plan mode: ask what would change
 	// OnReply, when set, is called for each reply as it arrives (from the
 	// goroutine collecting replies; it must not block for long).
-	OnReply func(*Reply)
+	OnReply func(*fleet.Reply)
 	// RequestID, when set, is the id of every request the call sends; by
 	// default Call makes one per request and CallAnyOne one for all its
 	// failover attempts. Nodes refuse an id they have seen (replay), so a
@@ -78,13 +80,13 @@ type CallRequest struct {
 	// Accept, for CallAnyOne, says whether a reply ends the failover; nil
 	// accepts any ok reply. The engine uses it to fail over when a resource
 	// type's own check rejects a node's ok reply.
-	Accept func(*Reply) bool
+	Accept func(*fleet.Reply) bool
 }
 
 // CallResult is the outcome of a call over a set of nodes.
 type CallResult struct {
 	// Replies in arrival order, at most one per node.
-	Replies []*Reply
+	Replies []*fleet.Reply
 	// Missing are the targeted nodes that did not answer in time, sorted.
 	Missing []string
 	// Elapsed is the wall time of the whole call.

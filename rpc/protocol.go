@@ -3,33 +3,18 @@ package rpc
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/fleet"
 )
 
 // ProtocolVersion is the version of the envelopes below. Nodes reject
-// requests of a version they do not speak with StatusInvalidInput.
+// requests of a version they do not speak with fleet.StatusInvalidInput.
 const ProtocolVersion = 1
 
 // DefaultCollective is the subject prefix used when none is configured.
 const DefaultCollective = "orch"
-
-// Status is the outcome code of a reply. It travels as its string name.
-type Status string
-
-// The status codes a node can answer with.
-const (
-	StatusOK            Status = "ok"             // the action ran and succeeded
-	StatusAborted       Status = "aborted"        // the action ran and failed
-	StatusUnknownAgent  Status = "unknown_agent"  // the node does not serve that agent
-	StatusUnknownAction Status = "unknown_action" // the agent has no such action
-	StatusMissingInput  Status = "missing_input"  // a required input was not given
-	StatusInvalidInput  Status = "invalid_input"  // an input failed the schema or the provider's own checks
-	StatusUnauthorised  Status = "unauthorised"   // unsigned, badly signed, untrusted, expired, replayed or denied by policy
-	StatusInternalError Status = "error"          // anything else that went wrong on the node
-)
 
 // Request is the envelope of one RPC request. The signature covers every
 // field but Signature itself (see SigningBytes).
@@ -42,58 +27,11 @@ type Request struct {
 	Agent      string          `json:"agent"`
 	Action     string          `json:"action"`
 	Data       json.RawMessage `json:"data,omitempty"`
-	Filter     *Filter         `json:"filter,omitempty"`
+	Filter     *fleet.Filter   `json:"filter,omitempty"`
 	NoOp       bool            `json:"noop,omitempty"` // plan mode: report what would change, change nothing
 	Time       time.Time       `json:"time"`
 	TTL        time.Duration   `json:"ttl"`
 	Signature  string          `json:"sig,omitempty"` // base64 ed25519 signature by SenderKey
-}
-
-// Reply is the envelope of one node's answer to a Request.
-type Reply struct {
-	Version   int             `json:"v"`
-	RequestID string          `json:"request_id"`
-	Identity  string          `json:"identity"`
-	Status    Status          `json:"status"`
-	Message   string          `json:"message,omitempty"`
-	Data      json.RawMessage `json:"data,omitempty"`
-	Changed   bool            `json:"changed,omitempty"` // the action changed (or, in no-op mode, would change) the node
-	Elapsed   time.Duration   `json:"elapsed"`           // time the node spent on the request
-}
-
-// OK reports whether the reply's status is StatusOK.
-func (r *Reply) OK() bool { return r.Status == StatusOK }
-
-// Filter selects nodes. Every non-empty part must match (AND); within Classes,
-// Agents and Identities every entry must match, except that Identities match
-// when any entry does. Entries written /like this/ are regular expressions.
-type Filter struct {
-	Facts      []FactFilter `json:"facts,omitempty"`
-	Classes    []string     `json:"classes,omitempty"`
-	Agents     []string     `json:"agents,omitempty"`
-	Identities []string     `json:"identities,omitempty"`
-}
-
-// FactFilter is one fact comparison: cluster=bravo, cluster=/al/, cpus>=4.
-// Op is one of ==, !=, =~ (regex), <, <=, >, >=.
-type FactFilter struct {
-	Fact  string `json:"fact"`
-	Op    string `json:"op"`
-	Value string `json:"value"`
-}
-
-// NodeInfo is what a node tells about itself in the registry and in
-// discovery replies.
-type NodeInfo struct {
-	Identity   string            `json:"identity"`
-	Collective string            `json:"collective"`
-	PublicKey  string            `json:"public_key"`
-	Facts      map[string]any    `json:"facts"`
-	Classes    []string          `json:"classes"`
-	Agents     map[string]string `json:"agents"` // agent name -> schema version
-	Version    string            `json:"version"`
-	Started    time.Time         `json:"started"`
-	Registered time.Time         `json:"registered"`
 }
 
 // Call is a request as a provider sees it: checked, authorised and with its
@@ -110,29 +48,15 @@ type Call struct {
 
 // Result is what a provider returns for a successful call.
 type Result struct {
-	Data    any    // marshalled to JSON into Reply.Data
+	Data    any    // marshalled to JSON into fleet.Reply.Data
 	Changed bool   // the call changed (or would change, under NoOp) the node
 	Message string // optional human summary
 }
 
 // Handler serves one agent on a node. Handle must return when ctx is done; an
-// error of type *StatusError sets the reply's status, any other error becomes
-// StatusAborted with the error's text.
+// error of type *fleet.StatusError sets the reply's status, any other error becomes
+// fleet.StatusAborted with the error's text.
 type Handler interface {
 	Schema() *ddl.Agent
 	Handle(ctx context.Context, c *Call) (*Result, error)
-}
-
-// StatusError is an error carrying a reply status.
-type StatusError struct {
-	Status  Status
-	Message string
-}
-
-// Error is "status: message".
-func (e *StatusError) Error() string { return fmt.Sprintf("%s: %s", e.Status, e.Message) }
-
-// Errorf returns a *StatusError with the given status and formatted message.
-func Errorf(status Status, format string, args ...any) error {
-	return &StatusError{Status: status, Message: fmt.Sprintf(format, args...)}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/orch-fleet/orch/fleet"
 )
 
 // DefaultRegistryTTL is how long a registry entry lives without being
@@ -56,7 +57,7 @@ func registryBucket(ctx context.Context, nc *nats.Conn, collective string, ttl t
 
 // Register writes info into the collective's registry bucket, creating the
 // bucket (entries expire after ttl) when it does not exist yet.
-func Register(ctx context.Context, nc *nats.Conn, info NodeInfo, ttl time.Duration) error {
+func Register(ctx context.Context, nc *nats.Conn, info fleet.NodeInfo, ttl time.Duration) error {
 	kv, err := registryBucket(ctx, nc, info.Collective, ttl, true)
 	if err != nil {
 		return err
@@ -86,7 +87,7 @@ func Deregister(ctx context.Context, nc *nats.Conn, collective, identity string)
 
 // discoverRegistry reads every entry of the registry in one pass (a watch
 // that delivers the current values, then stops) and keeps those f selects.
-func (c *Client) discoverRegistry(ctx context.Context, f Filter, mustExist bool) ([]NodeInfo, error) {
+func (c *Client) discoverRegistry(ctx context.Context, f fleet.Filter, mustExist bool) ([]fleet.NodeInfo, error) {
 	kv, err := registryBucket(ctx, c.nc, c.o.Collective, 0, false)
 	if err != nil {
 		if mustExist || !errors.Is(err, errNoRegistry) {
@@ -99,7 +100,7 @@ func (c *Client) discoverRegistry(ctx context.Context, f Filter, mustExist bool)
 		return nil, fmt.Errorf("reading the registry: %w", err)
 	}
 	defer func() { _ = w.Stop() }()
-	var nodes []NodeInfo
+	var nodes []fleet.NodeInfo
 	for {
 		select {
 		case e, ok := <-w.Updates():
@@ -112,7 +113,7 @@ func (c *Client) discoverRegistry(ctx context.Context, f Filter, mustExist bool)
 			if e.Operation() != jetstream.KeyValuePut {
 				continue
 			}
-			var info NodeInfo
+			var info fleet.NodeInfo
 			if err := json.Unmarshal(e.Value(), &info); err != nil {
 				continue
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/internal/natstest"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -66,9 +67,9 @@ func startNode(t testing.TB, s *server.Server, id string, facts map[string]any, 
 		t.Fatal(err)
 	}
 	n := &testNode{nc: nc}
-	info := rpc.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, Facts: facts, Classes: classes, Agents: map[string]string{"echo": "1"}}
+	info := fleet.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, Facts: facts, Classes: classes, Agents: map[string]string{"echo": "1"}}
 	srv, err := rpc.NewServer(nc, rpc.ServerOptions{
-		Identity: id, Info: func() rpc.NodeInfo { return info },
+		Identity: id, Info: func() fleet.NodeInfo { return info },
 		Handlers:  map[string]rpc.Handler{"echo": echo{id}},
 		Authorize: authorize,
 		Audit: func(a rpc.AuditEntry) {
@@ -110,8 +111,8 @@ func newClient(t testing.TB, s *server.Server) (*rpc.Client, nkeys.KeyPair) {
 	return rpc.NewClient(nc, kp, rpc.ClientOptions{Name: "tester"}), kp
 }
 
-// fleet starts web1..web4 (cluster alfa for 1-2, bravo for 3-4) and lb1.
-func fleet(t *testing.T) (*server.Server, map[string]*testNode) {
+// startTestFleet starts web1..web4 (cluster alfa for 1-2, bravo for 3-4) and lb1.
+func startTestFleet(t *testing.T) (*server.Server, map[string]*testNode) {
 	s := natstest.Start(t)
 	nodes := map[string]*testNode{}
 	for i := 1; i <= 4; i++ {
@@ -126,7 +127,7 @@ func fleet(t *testing.T) (*server.Server, map[string]*testNode) {
 	return s, nodes
 }
 
-func ids(nodes []rpc.NodeInfo) []string {
+func ids(nodes []fleet.NodeInfo) []string {
 	var out []string
 	for _, n := range nodes {
 		out = append(out, n.Identity)
@@ -135,10 +136,10 @@ func ids(nodes []rpc.NodeInfo) []string {
 }
 
 func TestDiscoverFilters(t *testing.T) {
-	s, _ := fleet(t)
+	s, _ := startTestFleet(t)
 	c, _ := newClient(t, s)
-	ff := func(s string) rpc.FactFilter {
-		f, err := rpc.ParseFactFilter(s)
+	ff := func(s string) fleet.FactFilter {
+		f, err := fleet.ParseFactFilter(s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,21 +147,21 @@ func TestDiscoverFilters(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		filter rpc.Filter
+		filter fleet.Filter
 		want   string
 	}{
-		{"all", rpc.Filter{}, "[lb1 web1 web2 web3 web4]"},
-		{"fact equal", rpc.Filter{Facts: []rpc.FactFilter{ff("cluster=bravo")}}, "[web3 web4]"},
-		{"fact regex", rpc.Filter{Facts: []rpc.FactFilter{ff("cluster=/al/")}}, "[web1 web2]"},
-		{"fact numeric", rpc.Filter{Facts: []rpc.FactFilter{ff("cpus>=6")}}, "[lb1 web3 web4]"},
-		{"fact not equal", rpc.Filter{Facts: []rpc.FactFilter{ff("cluster!=edge")}}, "[web1 web2 web3 web4]"},
-		{"class", rpc.Filter{Classes: []string{"lb"}}, "[lb1]"},
-		{"class regex", rpc.Filter{Classes: []string{"/^hap/"}}, "[lb1]"},
-		{"agent", rpc.Filter{Agents: []string{"echo"}}, "[lb1 web1 web2 web3 web4]"},
-		{"agent missing", rpc.Filter{Agents: []string{"haproxy"}}, "[]"},
-		{"identity exact", rpc.Filter{Identities: []string{"web2", "lb1"}}, "[lb1 web2]"},
-		{"identity regex", rpc.Filter{Identities: []string{"/^web[13]$/"}}, "[web1 web3]"},
-		{"combined", rpc.Filter{Facts: []rpc.FactFilter{ff("cluster=bravo"), ff("cpus<8")}, Classes: []string{"web"}}, "[web3]"},
+		{"all", fleet.Filter{}, "[lb1 web1 web2 web3 web4]"},
+		{"fact equal", fleet.Filter{Facts: []fleet.FactFilter{ff("cluster=bravo")}}, "[web3 web4]"},
+		{"fact regex", fleet.Filter{Facts: []fleet.FactFilter{ff("cluster=/al/")}}, "[web1 web2]"},
+		{"fact numeric", fleet.Filter{Facts: []fleet.FactFilter{ff("cpus>=6")}}, "[lb1 web3 web4]"},
+		{"fact not equal", fleet.Filter{Facts: []fleet.FactFilter{ff("cluster!=edge")}}, "[web1 web2 web3 web4]"},
+		{"class", fleet.Filter{Classes: []string{"lb"}}, "[lb1]"},
+		{"class regex", fleet.Filter{Classes: []string{"/^hap/"}}, "[lb1]"},
+		{"agent", fleet.Filter{Agents: []string{"echo"}}, "[lb1 web1 web2 web3 web4]"},
+		{"agent missing", fleet.Filter{Agents: []string{"haproxy"}}, "[]"},
+		{"identity exact", fleet.Filter{Identities: []string{"web2", "lb1"}}, "[lb1 web2]"},
+		{"identity regex", fleet.Filter{Identities: []string{"/^web[13]$/"}}, "[web1 web3]"},
+		{"combined", fleet.Filter{Facts: []fleet.FactFilter{ff("cluster=bravo"), ff("cpus<8")}, Classes: []string{"web"}}, "[web3]"},
 	}
 	for _, method := range []string{rpc.DiscoverRegistry, rpc.DiscoverBroadcast} {
 		for _, tt := range tests {
@@ -184,17 +185,17 @@ func TestDiscoverAutoFallsBackToBroadcast(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	info := rpc.NodeInfo{Identity: "solo", Collective: rpc.DefaultCollective, Agents: map[string]string{"echo": "1"}}
-	srv, _ := rpc.NewServer(nc, rpc.ServerOptions{Identity: "solo", Info: func() rpc.NodeInfo { return info }, Handlers: map[string]rpc.Handler{"echo": echo{"solo"}}})
+	info := fleet.NodeInfo{Identity: "solo", Collective: rpc.DefaultCollective, Agents: map[string]string{"echo": "1"}}
+	srv, _ := rpc.NewServer(nc, rpc.ServerOptions{Identity: "solo", Info: func() fleet.NodeInfo { return info }, Handlers: map[string]rpc.Handler{"echo": echo{"solo"}}})
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	c, _ := newClient(t, s)
-	if _, err := c.Discover(context.Background(), rpc.Filter{}, rpc.DiscoverOptions{Method: rpc.DiscoverRegistry}); err == nil {
+	if _, err := c.Discover(context.Background(), fleet.Filter{}, rpc.DiscoverOptions{Method: rpc.DiscoverRegistry}); err == nil {
 		t.Fatal("registry discovery without a bucket should fail")
 	}
 	start := time.Now()
-	nodes, err := c.Discover(context.Background(), rpc.Filter{}, rpc.DiscoverOptions{Quiet: 50 * time.Millisecond, Timeout: 5 * time.Second})
+	nodes, err := c.Discover(context.Background(), fleet.Filter{}, rpc.DiscoverOptions{Quiet: 50 * time.Millisecond, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func TestDiscoverAutoFallsBackToBroadcast(t *testing.T) {
 }
 
 func TestCallAndMissingNode(t *testing.T) {
-	s, nodes := fleet(t)
+	s, nodes := startTestFleet(t)
 	c, _ := newClient(t, s)
 	ctx := context.Background()
 	targets := []string{"web1", "web2", "web3", "web4"}
@@ -244,7 +245,7 @@ func TestNodeStatuses(t *testing.T) {
 	s := natstest.Start(t)
 	deny := func(r *rpc.Request) error {
 		if r.SenderName == "mallory" {
-			return rpc.Errorf(rpc.StatusUnauthorised, "caller %s may not call %s.%s", r.SenderName, r.Agent, r.Action)
+			return fleet.Errorf(fleet.StatusUnauthorised, "caller %s may not call %s.%s", r.SenderName, r.Agent, r.Action)
 		}
 		return nil
 	}
@@ -270,78 +271,78 @@ func TestNodeStatuses(t *testing.T) {
 	tests := []struct {
 		name string
 		req  func() *rpc.Request
-		want rpc.Status
+		want fleet.Status
 	}{
-		{"ok", func() *rpc.Request { return signed(base()) }, rpc.StatusOK},
-		{"unsigned", base, rpc.StatusUnauthorised},
+		{"ok", func() *rpc.Request { return signed(base()) }, fleet.StatusOK},
+		{"unsigned", base, fleet.StatusUnauthorised},
 		{"bad signature", func() *rpc.Request {
 			r := signed(base())
 			r.Data = json.RawMessage(`{"text":"tampered"}`)
 			return r
-		}, rpc.StatusUnauthorised},
+		}, fleet.StatusUnauthorised},
 		{"signed by another key", func() *rpc.Request {
 			r := signed(base())
 			pub, _ := other.PublicKey()
 			r.SenderKey = pub
 			return r
-		}, rpc.StatusUnauthorised},
+		}, fleet.StatusUnauthorised},
 		{"expired", func() *rpc.Request {
 			r := base()
 			r.Time = time.Now().Add(-2 * time.Minute)
 			return signed(r)
-		}, rpc.StatusUnauthorised},
+		}, fleet.StatusUnauthorised},
 		{"future dated", func() *rpc.Request {
 			r := base()
 			r.Time = time.Now().Add(time.Hour)
 			return signed(r)
-		}, rpc.StatusUnauthorised},
-		{"first of replay", func() *rpc.Request { return replayed }, rpc.StatusOK},
-		{"replay", func() *rpc.Request { return replayed }, rpc.StatusUnauthorised},
+		}, fleet.StatusUnauthorised},
+		{"first of replay", func() *rpc.Request { return replayed }, fleet.StatusOK},
+		{"replay", func() *rpc.Request { return replayed }, fleet.StatusUnauthorised},
 		{"policy deny", func() *rpc.Request {
 			r := base()
 			r.SenderName = "mallory"
 			return signed(r)
-		}, rpc.StatusUnauthorised},
+		}, fleet.StatusUnauthorised},
 		{"unknown agent", func() *rpc.Request {
 			r := base()
 			r.Agent = "nope"
 			return signed(r)
-		}, rpc.StatusUnknownAgent},
+		}, fleet.StatusUnknownAgent},
 		{"unknown action", func() *rpc.Request {
 			r := base()
 			r.Action = "shout"
 			return signed(r)
-		}, rpc.StatusUnknownAction},
+		}, fleet.StatusUnknownAction},
 		{"missing input", func() *rpc.Request {
 			r := base()
 			r.Data = json.RawMessage(`{}`)
 			return signed(r)
-		}, rpc.StatusMissingInput},
+		}, fleet.StatusMissingInput},
 		{"invalid input", func() *rpc.Request {
 			r := base()
 			r.Data = json.RawMessage(`{"text":"hi","times":9}`)
 			return signed(r)
-		}, rpc.StatusInvalidInput},
+		}, fleet.StatusInvalidInput},
 		{"too long", func() *rpc.Request {
 			r := base()
 			r.Data = json.RawMessage(`{"text":"123456789012345678901"}`)
 			return signed(r)
-		}, rpc.StatusInvalidInput},
+		}, fleet.StatusInvalidInput},
 		{"handler error", func() *rpc.Request {
 			r := base()
 			r.Data = json.RawMessage(`{"text":"hi","fail":true}`)
 			return signed(r)
-		}, rpc.StatusAborted},
+		}, fleet.StatusAborted},
 		{"wrong collective", func() *rpc.Request {
 			r := base()
 			r.Collective = "other"
 			return signed(r)
-		}, rpc.StatusInvalidInput},
+		}, fleet.StatusInvalidInput},
 		{"not addressed here", func() *rpc.Request {
 			r := base()
-			r.Filter = &rpc.Filter{Identities: []string{"n2"}}
+			r.Filter = &fleet.Filter{Identities: []string{"n2"}}
 			return signed(r)
-		}, rpc.StatusUnauthorised},
+		}, fleet.StatusUnauthorised},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -351,14 +352,14 @@ func TestNodeStatuses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var rep rpc.Reply
+			var rep fleet.Reply
 			if err := json.Unmarshal(m.Data, &rep); err != nil {
 				t.Fatal(err)
 			}
 			if rep.Status != tt.want {
 				t.Fatalf("status %s (%s), want %s", rep.Status, rep.Message, tt.want)
 			}
-			if rep.Status != rpc.StatusOK && rep.Message == "" {
+			if rep.Status != fleet.StatusOK && rep.Message == "" {
 				t.Error("a rejection must say why")
 			}
 			audit := node.entries()
@@ -371,7 +372,7 @@ func TestNodeStatuses(t *testing.T) {
 }
 
 func TestAnyOneFailover(t *testing.T) {
-	s, nodes := fleet(t)
+	s, nodes := startTestFleet(t)
 	c, _ := newClient(t, s)
 	nodes["web1"].stop()
 	res, err := c.CallAnyOne(context.Background(), rpc.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "a"}, Targets: []string{"web1", "web2", "web3"}, Timeout: 2 * time.Second})
@@ -409,8 +410,8 @@ func TestClientSideValidation(t *testing.T) {
 		t.Fatalf("want missing-input error before sending, got %v", err)
 	}
 	_, err = c.Call(context.Background(), rpc.CallRequest{Agent: "echo", Action: "shout", Targets: []string{"x"}})
-	var se *rpc.StatusError
-	if !errors.As(err, &se) || se.Status != rpc.StatusUnknownAction {
+	var se *fleet.StatusError
+	if !errors.As(err, &se) || se.Status != fleet.StatusUnknownAction {
 		t.Fatalf("want unknown action, got %v", err)
 	}
 }
@@ -433,7 +434,7 @@ func TestParseFactFilter(t *testing.T) {
 		{"nothing", "", true},
 	}
 	for _, tt := range tests {
-		f, err := rpc.ParseFactFilter(tt.in)
+		f, err := fleet.ParseFactFilter(tt.in)
 		if tt.err {
 			if err == nil {
 				t.Errorf("%s: want error, got %v", tt.in, f)

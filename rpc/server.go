@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/fleet"
 )
 
 // ServerOptions configure a node-side Server.
@@ -20,12 +21,12 @@ type ServerOptions struct {
 	Collective string
 	// Info returns the node's current identity, facts, classes and agents,
 	// for filter matching and discovery replies.
-	Info func() NodeInfo
+	Info func() fleet.NodeInfo
 	// Handlers maps agent names to the providers serving them.
 	Handlers map[string]Handler
 	// Authorize is called once the signature, time and replay checks have
 	// passed: the node's trust list and action policy. It returns a
-	// *StatusError (normally StatusUnauthorised) to refuse. Nil allows all.
+	// *fleet.StatusError (normally fleet.StatusUnauthorised) to refuse. Nil allows all.
 	Authorize func(req *Request) error
 	// Audit is called once per request, accepted or rejected. Nil: no audit.
 	Audit func(AuditEntry)
@@ -47,7 +48,7 @@ type AuditEntry struct {
 	Agent      string          `json:"agent"`
 	Action     string          `json:"action"`
 	Input      json.RawMessage `json:"input,omitempty"`
-	Status     Status          `json:"status"`
+	Status     fleet.Status    `json:"status"`
 	Message    string          `json:"message,omitempty"`
 	Elapsed    time.Duration   `json:"elapsed_ns"`
 }
@@ -189,7 +190,7 @@ func (s *Server) handle(m *nats.Msg, kind msgKind) {
 	start := time.Now()
 	var req Request
 	if err := json.Unmarshal(m.Data, &req); err != nil {
-		s.finish(m, &req, start, nil, Errorf(StatusInvalidInput, "malformed request: %v", err))
+		s.finish(m, &req, start, nil, fleet.Errorf(fleet.StatusInvalidInput, "malformed request: %v", err))
 		return
 	}
 	if kind == kindBroadcast || kind == kindDiscover {
@@ -212,29 +213,29 @@ func (s *Server) handle(m *nats.Msg, kind msgKind) {
 	}
 	h, ok := s.o.Handlers[req.Agent]
 	if !ok {
-		s.finish(m, &req, start, nil, Errorf(StatusUnknownAgent, "agent %q is not served by %s", req.Agent, s.o.Identity))
+		s.finish(m, &req, start, nil, fleet.Errorf(fleet.StatusUnknownAgent, "agent %q is not served by %s", req.Agent, s.o.Identity))
 		return
 	}
 	action, ok := h.Schema().Action(req.Action)
 	if !ok {
-		s.finish(m, &req, start, nil, Errorf(StatusUnknownAction, "agent %s has no action %q (it has: %v)", req.Agent, req.Action, h.Schema().ActionNames()))
+		s.finish(m, &req, start, nil, fleet.Errorf(fleet.StatusUnknownAction, "agent %s has no action %q (it has: %v)", req.Agent, req.Action, h.Schema().ActionNames()))
 		return
 	}
 	input := map[string]any{}
 	if len(req.Data) > 0 && string(req.Data) != "null" {
 		if err := json.Unmarshal(req.Data, &input); err != nil {
-			s.finish(m, &req, start, nil, Errorf(StatusInvalidInput, "input is not a JSON object: %v", err))
+			s.finish(m, &req, start, nil, fleet.Errorf(fleet.StatusInvalidInput, "input is not a JSON object: %v", err))
 			return
 		}
 	}
 	input, err := action.Validate(input)
 	if err != nil {
-		status := StatusInvalidInput
+		status := fleet.StatusInvalidInput
 		var de *ddl.Error
 		if errors.As(err, &de) && de.Missing {
-			status = StatusMissingInput
+			status = fleet.StatusMissingInput
 		}
-		s.finish(m, &req, start, nil, Errorf(status, "%v", err))
+		s.finish(m, &req, start, nil, fleet.Errorf(status, "%v", err))
 		return
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), req.Time.Add(req.TTL))
@@ -250,46 +251,46 @@ func (s *Server) handle(m *nats.Msg, kind msgKind) {
 // the node's policy.
 func (s *Server) check(req *Request, kind msgKind, now time.Time) error {
 	if req.Version != ProtocolVersion {
-		return Errorf(StatusInvalidInput, "protocol version %d not supported (this node speaks %d)", req.Version, ProtocolVersion)
+		return fleet.Errorf(fleet.StatusInvalidInput, "protocol version %d not supported (this node speaks %d)", req.Version, ProtocolVersion)
 	}
 	if req.Collective != s.o.Collective {
-		return Errorf(StatusInvalidInput, "request is for collective %q, this node is in %q", req.Collective, s.o.Collective)
+		return fleet.Errorf(fleet.StatusInvalidInput, "request is for collective %q, this node is in %q", req.Collective, s.o.Collective)
 	}
 	if req.ID == "" {
-		return Errorf(StatusInvalidInput, "request has no id")
+		return fleet.Errorf(fleet.StatusInvalidInput, "request has no id")
 	}
 	if err := Verify(req); err != nil {
-		return Errorf(StatusUnauthorised, "%v", err)
+		return fleet.Errorf(fleet.StatusUnauthorised, "%v", err)
 	}
 	if req.TTL <= 0 || req.TTL > s.o.MaxTTL {
-		return Errorf(StatusUnauthorised, "request ttl %s outside (0, %s]", req.TTL, s.o.MaxTTL)
+		return fleet.Errorf(fleet.StatusUnauthorised, "request ttl %s outside (0, %s]", req.TTL, s.o.MaxTTL)
 	}
 	if req.Time.After(now.Add(s.o.MaxSkew)) {
-		return Errorf(StatusUnauthorised, "request is dated %s in the future (clock skew?)", req.Time.Sub(now).Round(time.Millisecond))
+		return fleet.Errorf(fleet.StatusUnauthorised, "request is dated %s in the future (clock skew?)", req.Time.Sub(now).Round(time.Millisecond))
 	}
 	expires := req.Time.Add(req.TTL)
 	if now.After(expires) {
-		return Errorf(StatusUnauthorised, "request expired %s ago (ttl %s)", now.Sub(expires).Round(time.Millisecond), req.TTL)
+		return fleet.Errorf(fleet.StatusUnauthorised, "request expired %s ago (ttl %s)", now.Sub(expires).Round(time.Millisecond), req.TTL)
 	}
 	if kind == kindDirect && !req.Filter.Empty() {
 		info := s.o.Info()
 		if !req.Filter.Match(&info) {
-			return Errorf(StatusUnauthorised, "request was not addressed to %s", s.o.Identity)
+			return fleet.Errorf(fleet.StatusUnauthorised, "request was not addressed to %s", s.o.Identity)
 		}
 	}
 	if kind == kindDiscover {
 		req.Agent, req.Action = DiscoveryAgent, "discover"
 	}
 	if !s.seen.add(req.ID, expires.Add(s.o.MaxSkew), now) {
-		return Errorf(StatusUnauthorised, "request %s was already received (replay)", req.ID)
+		return fleet.Errorf(fleet.StatusUnauthorised, "request %s was already received (replay)", req.ID)
 	}
 	if s.o.Authorize != nil {
 		if err := s.o.Authorize(req); err != nil {
-			var se *StatusError
+			var se *fleet.StatusError
 			if errors.As(err, &se) {
 				return se
 			}
-			return Errorf(StatusUnauthorised, "%v", err)
+			return fleet.Errorf(fleet.StatusUnauthorised, "%v", err)
 		}
 	}
 	return nil
@@ -297,13 +298,13 @@ func (s *Server) check(req *Request, kind msgKind, now time.Time) error {
 
 // finish sends the reply and writes the audit entry.
 func (s *Server) finish(m *nats.Msg, req *Request, start time.Time, res *Result, err error) {
-	reply := Reply{Version: ProtocolVersion, RequestID: req.ID, Identity: s.o.Identity, Status: StatusOK}
+	reply := fleet.Reply{Version: ProtocolVersion, RequestID: req.ID, Identity: s.o.Identity, Status: fleet.StatusOK}
 	if err != nil {
-		var se *StatusError
+		var se *fleet.StatusError
 		if errors.As(err, &se) {
 			reply.Status, reply.Message = se.Status, se.Message
 		} else {
-			reply.Status, reply.Message = StatusAborted, err.Error()
+			reply.Status, reply.Message = fleet.StatusAborted, err.Error()
 		}
 	}
 	if res != nil {
@@ -314,7 +315,7 @@ func (s *Server) finish(m *nats.Msg, req *Request, start time.Time, res *Result,
 		if res.Data != nil {
 			b, merr := json.Marshal(res.Data)
 			if merr != nil {
-				reply.Status, reply.Message = StatusInternalError, fmt.Sprintf("encoding reply data: %v", merr)
+				reply.Status, reply.Message = fleet.StatusInternalError, fmt.Sprintf("encoding reply data: %v", merr)
 			} else {
 				reply.Data = b
 			}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/orch-fleet/orch/engine"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/rpc"
 )
 
@@ -77,7 +78,7 @@ resource "nrpe_check" "one" {
 
 // applyFleet starts web1-web3 (alfa) and web4 (bravo), each with NRPE
 // commands reading their exit code from DIR/state-ID.
-func applyFleet(t *testing.T) (*fleet, string, func(id string, code int)) {
+func applyFleet(t *testing.T) (*testFleetT, string, func(id string, code int)) {
 	t.Helper()
 	stateDir := t.TempDir()
 	setState := func(id string, code int) {
@@ -348,7 +349,7 @@ func TestApplyEndToEnd(t *testing.T) {
 	})
 
 	t.Run("a node not answering", func(t *testing.T) {
-		if err := rpc.Register(context.Background(), natsConn(t, f.url), rpc.NodeInfo{Identity: "web9", Collective: rpc.DefaultCollective,
+		if err := rpc.Register(context.Background(), natsConn(t, f.url), fleet.NodeInfo{Identity: "web9", Collective: rpc.DefaultCollective,
 			Facts: map[string]any{"cluster": "bravo"}, Agents: map[string]string{"rpcutil": "1", "nrpe": "1"}}, time.Minute); err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -73,10 +74,10 @@ func addClientFlags(fs *flag.FlagSet, e *env, withFilter bool) *clientFlags {
 }
 
 // filter builds the discovery filter from -F/-C/-A/-I.
-func (c *clientFlags) filter() (rpc.Filter, error) {
-	var f rpc.Filter
+func (c *clientFlags) filter() (fleet.Filter, error) {
+	var f fleet.Filter
 	for _, s := range c.facts {
-		ff, err := rpc.ParseFactFilter(s)
+		ff, err := fleet.ParseFactFilter(s)
 		if err != nil {
 			return f, err
 		}
@@ -110,7 +111,7 @@ func (c *clientFlags) connect(ctx context.Context) (*rpc.Client, func(), error) 
 }
 
 // discover resolves the filter to nodes.
-func (c *clientFlags) discover(ctx context.Context, cl *rpc.Client, f rpc.Filter) ([]rpc.NodeInfo, error) {
+func (c *clientFlags) discover(ctx context.Context, cl *rpc.Client, f fleet.Filter) ([]fleet.NodeInfo, error) {
 	return cl.Discover(ctx, f, rpc.DiscoverOptions{Method: c.discovery, Timeout: c.dtimeout})
 }
 
@@ -125,7 +126,7 @@ func callerName() string {
 }
 
 // identities returns the identities of nodes.
-func identities(nodes []rpc.NodeInfo) []string {
+func identities(nodes []fleet.NodeInfo) []string {
 	out := make([]string, len(nodes))
 	for i, n := range nodes {
 		out[i] = n.Identity

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -91,7 +92,7 @@ func fetchSchema(ctx context.Context, e *env, cf *clientFlags, agent string) (*d
 		return nil, false
 	}
 	defer closeFn()
-	nodes, err := cf.discover(ctx, cl, rpc.Filter{Agents: []string{agent}})
+	nodes, err := cf.discover(ctx, cl, fleet.Filter{Agents: []string{agent}})
 	if err != nil || len(nodes) == 0 {
 		fmt.Fprintf(e.stderr, "orch rpc: agent %q is not built in and no node serves it\n", agent)
 		return nil, false
@@ -175,7 +176,7 @@ func describeAgent(e *env, s *ddl.Agent) {
 // nodeResult is one node's line in fleet command output.
 type nodeResult struct {
 	Identity string          `json:"identity"`
-	Status   rpc.Status      `json:"status"`
+	Status   fleet.Status    `json:"status"`
 	Message  string          `json:"message,omitempty"`
 	Data     json.RawMessage `json:"data,omitempty"`
 	Changed  bool            `json:"changed,omitempty"`
@@ -226,7 +227,7 @@ func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action 
 	res, err := cl.Call(ctx, rpc.CallRequest{
 		Agent: agent, Action: action, Input: input, Targets: identities(nodes),
 		Timeout: cf.timeout, BatchSize: cf.batch, BatchSleep: cf.batchSleep, NoOp: cf.noop,
-		OnReply: func(r *rpc.Reply) {
+		OnReply: func(r *fleet.Reply) {
 			mu.Lock()
 			rtt[r.Identity] = time.Since(sent)
 			mu.Unlock()
@@ -287,7 +288,7 @@ func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action 
 
 func exitInvalidOrFailed(err error) int {
 	var de *ddl.Error
-	var se *rpc.StatusError
+	var se *fleet.StatusError
 	if asErr(err, &de) || asErr(err, &se) {
 		return exitInvalid
 	}
@@ -363,7 +364,7 @@ func runDiscover(ctx context.Context, e *env, args []string) int {
 }
 
 // discoverNodes connects and discovers; nil nodes means failure with code.
-func discoverNodes(ctx context.Context, e *env, cf *clientFlags, cmd string) ([]rpc.NodeInfo, int) {
+func discoverNodes(ctx context.Context, e *env, cf *clientFlags, cmd string) ([]fleet.NodeInfo, int) {
 	f, err := cf.filter()
 	if err != nil {
 		return nil, usageErr(e, cmd, "%v", err)
@@ -405,7 +406,7 @@ func runFacts(ctx context.Context, e *env, args []string) int {
 	counts := map[string][]string{}
 	for _, n := range nodes {
 		v, ok := n.Facts[fact]
-		key := rpc.FactString(v)
+		key := fleet.FactString(v)
 		if !ok {
 			key = "(unset)"
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/internal/fleettest"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -23,8 +24,8 @@ func testFleet(t *testing.T, nodes map[string]string) (func(args ...string) (int
 	return f.orch, f.stops, f.url
 }
 
-// fleet is a test fleet: a broker, in-process nodes and a client key.
-type fleet struct {
+// testFleetT is a test fleet: a broker, in-process nodes and a client key.
+type testFleetT struct {
 	url     string
 	keyFile string
 	dir     string
@@ -34,7 +35,7 @@ type fleet struct {
 }
 
 // env returns an env for orch commands against the fleet.
-func (f *fleet) env(out, errb *bytes.Buffer, signals <-chan os.Signal) *env {
+func (f *testFleetT) env(out, errb *bytes.Buffer, signals <-chan os.Signal) *env {
 	return &env{stdout: out, stderr: errb, signals: signals, getenv: func(k string) string {
 		switch k {
 		case "ORCH_SERVER":
@@ -48,7 +49,7 @@ func (f *fleet) env(out, errb *bytes.Buffer, signals <-chan os.Signal) *env {
 
 // startFleet starts the nodes (identity -> cluster fact); extra, when set,
 // returns more node config for an identity (provider blocks).
-func startFleet(t *testing.T, nodes map[string]string, extra func(id string) string) *fleet {
+func startFleet(t *testing.T, nodes map[string]string, extra func(id string) string) *testFleetT {
 	t.Helper()
 	cfgs := map[string]string{}
 	for id, cluster := range nodes {
@@ -58,7 +59,7 @@ func startFleet(t *testing.T, nodes map[string]string, extra func(id string) str
 		}
 	}
 	ft := fleettest.Start(t, cfgs)
-	f := &fleet{url: ft.URL, keyFile: ft.KeyFile, dir: ft.Dir, stops: map[string]func(){}}
+	f := &testFleetT{url: ft.URL, keyFile: ft.KeyFile, dir: ft.Dir, stops: map[string]func(){}}
 	for id := range nodes {
 		f.stops[id] = func() { ft.Stop(id) }
 	}
@@ -129,7 +130,7 @@ func TestFleetCommands(t *testing.T) {
 	}
 	// A node that died without deregistering stays in the registry until
 	// its entry expires: the ping names it as not answering and fails.
-	if err := rpc.Register(context.Background(), natsConn(t, url), rpc.NodeInfo{Identity: "ghost", Collective: rpc.DefaultCollective, Facts: map[string]any{"cluster": "alfa"}, Agents: map[string]string{"rpcutil": "1"}}, time.Minute); err != nil {
+	if err := rpc.Register(context.Background(), natsConn(t, url), fleet.NodeInfo{Identity: "ghost", Collective: rpc.DefaultCollective, Facts: map[string]any{"cluster": "alfa"}, Agents: map[string]string{"rpcutil": "1"}}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	code, out, _ = orch("ping", "-F", "cluster=alfa", "--timeout", "1s")

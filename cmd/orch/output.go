@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/orch-fleet/orch/engine"
-	"github.com/orch-fleet/orch/rpc"
+	"github.com/orch-fleet/orch/fleet"
 )
 
 // runOutput renders the events of a run: JSON lines (-json), a live view on
@@ -181,7 +181,7 @@ func (o *runOutput) describe(ev engine.Event) string {
 		switch {
 		case ev.Status == "":
 			return fmt.Sprintf("%s: %s did not answer%s", ev.Resource, ev.Node, attemptText(ev.Attempt))
-		case !ev.OK && ev.Status == rpc.StatusOK:
+		case !ev.OK && ev.Status == fleet.StatusOK:
 			// It answered ok but the type's check or expect rejected it.
 			return fmt.Sprintf("%s: %s failed%s: %s", ev.Resource, ev.Node, attemptText(ev.Attempt), ev.Message)
 		case !ev.OK:

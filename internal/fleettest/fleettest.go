@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nkeys"
 
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/internal/natstest"
 	"github.com/orch-fleet/orch/node"
 	"github.com/orch-fleet/orch/rpc"
@@ -71,7 +72,7 @@ func Start(t testing.TB, nodes map[string]string) *Fleet {
 	}
 	cl := f.Client(t)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if got, err := cl.Discover(context.Background(), rpc.Filter{}, rpc.DiscoverOptions{}); err == nil && len(got) == len(nodes) {
+		if got, err := cl.Discover(context.Background(), fleet.Filter{}, rpc.DiscoverOptions{}); err == nil && len(got) == len(nodes) {
 			return f
 		}
 		if time.Now().After(deadline) {

@@ -31,6 +31,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -229,7 +230,7 @@ const staleClaim = 30 * time.Second
 // Handle runs an action.
 func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) {
 	if c.Action != "notify" {
-		return nil, rpc.Errorf(rpc.StatusUnknownAction, "angelia has no action %q", c.Action)
+		return nil, fleet.Errorf(fleet.StatusUnknownAction, "angelia has no action %q", c.Action)
 	}
 	n := &Notification{
 		Recipient: c.Input["recipient"].(string), Subject: c.Input["subject"].(string), Message: c.Input["message"].(string),
@@ -240,7 +241,7 @@ func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) 
 	}
 	chans, ok := h.recipients[n.Recipient]
 	if !ok {
-		return nil, rpc.Errorf(rpc.StatusInvalidInput, "no recipient %q is configured on this node (recipients: %s)", n.Recipient, strings.Join(slices.Sorted(maps.Keys(h.recipients)), ", "))
+		return nil, fleet.Errorf(fleet.StatusInvalidInput, "no recipient %q is configured on this node (recipients: %s)", n.Recipient, strings.Join(slices.Sorted(maps.Keys(h.recipients)), ", "))
 	}
 	names := make([]string, len(chans))
 	for i, ch := range chans {
@@ -252,7 +253,7 @@ func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) 
 	}
 	kv, err := h.bucket(ctx)
 	if err != nil {
-		return nil, rpc.Errorf(rpc.StatusAborted, "opening the delivery log: %v", err)
+		return nil, fleet.Errorf(fleet.StatusAborted, "opening the delivery log: %v", err)
 	}
 	var rev uint64
 	if kv != nil && c.RequestID != "" {
@@ -279,7 +280,7 @@ func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) 
 			_ = kv.Delete(dctx, key(c.RequestID), jetstream.LastRevision(rev))
 			cancel()
 		}
-		return nil, rpc.Errorf(rpc.StatusAborted, "delivery to %s failed: %s", n.Recipient, strings.Join(errs, "; "))
+		return nil, fleet.Errorf(fleet.StatusAborted, "delivery to %s failed: %s", n.Recipient, strings.Join(errs, "; "))
 	}
 	if kv != nil && rev != 0 {
 		b, _ := json.Marshal(claim{State: "delivered", Node: h.env.Identity, At: time.Now().UTC()})
@@ -301,14 +302,14 @@ func (h *Handler) claim(ctx context.Context, kv jetstream.KeyValue, id string) (
 			return rev, nil, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return 0, nil, rpc.Errorf(rpc.StatusAborted, "claiming the notification: %v", err)
+			return 0, nil, fleet.Errorf(fleet.StatusAborted, "claiming the notification: %v", err)
 		}
 		e, err := kv.Get(ctx, key(id))
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 			continue // released meanwhile
 		}
 		if err != nil {
-			return 0, nil, rpc.Errorf(rpc.StatusAborted, "reading the delivery log: %v", err)
+			return 0, nil, fleet.Errorf(fleet.StatusAborted, "reading the delivery log: %v", err)
 		}
 		var cl claim
 		_ = json.Unmarshal(e.Value(), &cl)
@@ -326,7 +327,7 @@ func (h *Handler) claim(ctx context.Context, kv jetstream.KeyValue, id string) (
 		}
 		select {
 		case <-ctx.Done():
-			return 0, nil, rpc.Errorf(rpc.StatusAborted, "waiting for %s, which is delivering this notification", cl.Node)
+			return 0, nil, fleet.Errorf(fleet.StatusAborted, "waiting for %s, which is delivering this notification", cl.Node)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -168,7 +169,7 @@ func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) 
 	name, _ := c.Input["app"].(string)
 	a, ok := h.apps[name]
 	if !ok {
-		return nil, rpc.Errorf(rpc.StatusInvalidInput, "no app %q is configured on this node (apps: %s)", name, strings.Join(slices.Sorted(maps.Keys(h.apps)), ", "))
+		return nil, fleet.Errorf(fleet.StatusInvalidInput, "no app %q is configured on this node (apps: %s)", name, strings.Join(slices.Sorted(maps.Keys(h.apps)), ", "))
 	}
 	switch c.Action {
 	case "status":
@@ -176,13 +177,13 @@ func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) 
 	case "deploy":
 		rev, _ := c.Input["revision"].(string)
 		if !refRE.MatchString(rev) || strings.Contains(rev, "..") || strings.HasSuffix(rev, ".lock") || strings.HasSuffix(rev, "/") {
-			return nil, rpc.Errorf(rpc.StatusInvalidInput, "revision %q is not a valid branch, tag or commit name", rev)
+			return nil, fleet.Errorf(fleet.StatusInvalidInput, "revision %q is not a valid branch, tag or commit name", rev)
 		}
 		return a.locked(ctx, func() (*rpc.Result, error) { return a.deploy(ctx, rev, c.NoOp) })
 	case "rollback":
 		return a.locked(ctx, func() (*rpc.Result, error) { return a.rollback(ctx, c.NoOp) })
 	}
-	return nil, rpc.Errorf(rpc.StatusUnknownAction, "appmgr has no action %q", c.Action)
+	return nil, fleet.Errorf(fleet.StatusUnknownAction, "appmgr has no action %q", c.Action)
 }
 
 // locked runs fn holding the app's deploy lock (an flock on ROOT/.lock, so
@@ -206,7 +207,7 @@ func (a *app) locked(ctx context.Context, fn func() (*rpc.Result, error)) (*rpc.
 		}
 		select {
 		case <-ctx.Done():
-			return nil, rpc.Errorf(rpc.StatusAborted, "another deploy of %s is still running", a.Name)
+			return nil, fleet.Errorf(fleet.StatusAborted, "another deploy of %s is still running", a.Name)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -273,14 +274,14 @@ func (a *app) fetch(ctx context.Context) error {
 func (a *app) resolve(ctx context.Context, rev string) (string, error) {
 	c, err := a.git(ctx, "--git-dir", a.mirror(), "rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}")
 	if err != nil || c == "" {
-		return "", rpc.Errorf(rpc.StatusInvalidInput, "revision %q does not exist in %s", rev, a.Repo)
+		return "", fleet.Errorf(fleet.StatusInvalidInput, "revision %q does not exist in %s", rev, a.Repo)
 	}
 	return c, nil
 }
 
 func (a *app) deploy(ctx context.Context, rev string, noop bool) (*rpc.Result, error) {
 	if err := a.fetch(ctx); err != nil {
-		return nil, rpc.Errorf(rpc.StatusAborted, "fetching %s: %v", a.Repo, err)
+		return nil, fleet.Errorf(fleet.StatusAborted, "fetching %s: %v", a.Repo, err)
 	}
 	commit, err := a.resolve(ctx, rev)
 	if err != nil {
@@ -339,17 +340,17 @@ func (a *app) export(ctx context.Context, rev, commit string) error {
 	}
 	if err := archive.Run(); err != nil {
 		_ = untar.Wait()
-		return rpc.Errorf(rpc.StatusAborted, "exporting %s: %v: %s", short(commit), err, strings.TrimSpace(errA.String()))
+		return fleet.Errorf(fleet.StatusAborted, "exporting %s: %v: %s", short(commit), err, strings.TrimSpace(errA.String()))
 	}
 	if err := untar.Wait(); err != nil {
-		return rpc.Errorf(rpc.StatusAborted, "unpacking %s: %v: %s", short(commit), err, strings.TrimSpace(errT.String()))
+		return fleet.Errorf(fleet.StatusAborted, "unpacking %s: %v: %s", short(commit), err, strings.TrimSpace(errT.String()))
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "REVISION"), []byte(commit+"\n"+rev+"\n"), 0o644); err != nil {
 		return err
 	}
 	if a.Build != "" {
 		if out, err := a.run(ctx, a.Build, tmp, commit); err != nil {
-			return rpc.Errorf(rpc.StatusAborted, "build of %s failed: %v: %s", short(commit), err, out)
+			return fleet.Errorf(fleet.StatusAborted, "build of %s failed: %v: %s", short(commit), err, out)
 		}
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
@@ -414,15 +415,15 @@ func (a *app) activate(ctx context.Context, commit, prev string) error {
 	}
 	if prev == "" {
 		_ = os.Remove(a.link("current"))
-		return rpc.Errorf(rpc.StatusAborted, "%v; there was no previous release to roll back to", err)
+		return fleet.Errorf(fleet.StatusAborted, "%v; there was no previous release to roll back to", err)
 	}
 	if serr := a.switchTo(prev, oldPrev); serr != nil {
-		return rpc.Errorf(rpc.StatusAborted, "%v; rolling back to %s failed too: %v", err, short(prev), serr)
+		return fleet.Errorf(fleet.StatusAborted, "%v; rolling back to %s failed too: %v", err, short(prev), serr)
 	}
 	if rerr := a.restartAndCheck(ctx, prev); rerr != nil {
-		return rpc.Errorf(rpc.StatusAborted, "%v; rolled back to %s, which did not come back healthy: %v", err, short(prev), rerr)
+		return fleet.Errorf(fleet.StatusAborted, "%v; rolled back to %s, which did not come back healthy: %v", err, short(prev), rerr)
 	}
-	return rpc.Errorf(rpc.StatusAborted, "%v; rolled back to %s", err, short(prev))
+	return fleet.Errorf(fleet.StatusAborted, "%v; rolled back to %s", err, short(prev))
 }
 
 func (a *app) restartAndCheck(ctx context.Context, commit string) error {
@@ -462,7 +463,7 @@ func (a *app) restartAndCheck(ctx context.Context, commit string) error {
 func (a *app) rollback(ctx context.Context, noop bool) (*rpc.Result, error) {
 	cur, prev := a.target("current"), a.target("previous")
 	if prev == "" || prev == cur {
-		return nil, rpc.Errorf(rpc.StatusAborted, "%s has no previous release to roll back to", a.Name)
+		return nil, fleet.Errorf(fleet.StatusAborted, "%s has no previous release to roll back to", a.Name)
 	}
 	data := map[string]any{"app": a.Name, "revision": revisionOf(a.release(prev)), "commit": prev, "previous_commit": cur, "release_dir": a.release(prev)}
 	if noop {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/internal/providertest"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/rpc"
@@ -119,8 +120,8 @@ app "web" {
 		t.Fatal(err)
 	}
 	_, err = deploy(h, "main")
-	var se *rpc.StatusError
-	if !errors.As(err, &se) || se.Status != rpc.StatusAborted || !strings.Contains(se.Message, "restart of") || !strings.Contains(se.Message, "rolled back to "+commits[1][:12]) {
+	var se *fleet.StatusError
+	if !errors.As(err, &se) || se.Status != fleet.StatusAborted || !strings.Contains(se.Message, "restart of") || !strings.Contains(se.Message, "rolled back to "+commits[1][:12]) {
 		t.Fatalf("failing restart: %v", err)
 	}
 	if c, body := current(t, root); c != commits[1] || body != "two" {
@@ -170,16 +171,16 @@ func TestBadRevisions(t *testing.T) {
 		if _, err := act.Validate(map[string]any{"app": "web", "revision": rev}); err == nil {
 			// The schema is the first line; the provider checks again.
 			_, err := deploy(h, rev)
-			var se *rpc.StatusError
-			if !errors.As(err, &se) || se.Status != rpc.StatusInvalidInput {
+			var se *fleet.StatusError
+			if !errors.As(err, &se) || se.Status != fleet.StatusInvalidInput {
 				t.Errorf("revision %q: got %v", rev, err)
 			}
 		}
 	}
 	for _, rev := range []string{"a..b", "nosuchbranch"} {
 		_, err := deploy(h, rev)
-		var se *rpc.StatusError
-		if !errors.As(err, &se) || se.Status != rpc.StatusInvalidInput || !strings.Contains(se.Message, rev) {
+		var se *fleet.StatusError
+		if !errors.As(err, &se) || se.Status != fleet.StatusInvalidInput || !strings.Contains(se.Message, rev) {
 			t.Errorf("revision %q: got %v", rev, err)
 		}
 	}
@@ -187,8 +188,8 @@ func TestBadRevisions(t *testing.T) {
 		t.Error("a bad revision created a current release")
 	}
 	_, err := h.Handle(context.Background(), &rpc.Call{Action: "deploy", Input: map[string]any{"app": "nope", "revision": "main"}})
-	var se *rpc.StatusError
-	if !errors.As(err, &se) || se.Status != rpc.StatusInvalidInput {
+	var se *fleet.StatusError
+	if !errors.As(err, &se) || se.Status != fleet.StatusInvalidInput {
 		t.Errorf("unknown app: %v", err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -129,7 +130,7 @@ func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) 
 		}
 		if be != "" {
 			if _, ok := st[be]; !ok {
-				return nil, rpc.Errorf(rpc.StatusInvalidInput, "HAProxy has no backend %q (backends: %s)", be, strings.Join(slices.Sorted(maps.Keys(st)), ", "))
+				return nil, fleet.Errorf(fleet.StatusInvalidInput, "HAProxy has no backend %q (backends: %s)", be, strings.Join(slices.Sorted(maps.Keys(st)), ", "))
 			}
 			st = map[string]map[string]Server{be: st[be]}
 		}
@@ -143,7 +144,7 @@ func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) 
 	case "drain":
 		return h.change(ctx, c, "drain", func(s Server) bool { return strings.HasPrefix(s.Status, "DRAIN") })
 	}
-	return nil, rpc.Errorf(rpc.StatusUnknownAction, "haproxy has no action %q", c.Action)
+	return nil, fleet.Errorf(fleet.StatusUnknownAction, "haproxy has no action %q", c.Action)
 }
 
 // change sets the servers' state unless done(state) says they are there.
@@ -166,7 +167,7 @@ func (h *Handler) change(ctx context.Context, c *rpc.Call, state string, done fu
 	}
 	servers, ok := st[be]
 	if !ok {
-		return nil, rpc.Errorf(rpc.StatusInvalidInput, "HAProxy has no backend %q (backends: %s)", be, strings.Join(slices.Sorted(maps.Keys(st)), ", "))
+		return nil, fleet.Errorf(fleet.StatusInvalidInput, "HAProxy has no backend %q (backends: %s)", be, strings.Join(slices.Sorted(maps.Keys(st)), ", "))
 	}
 	var unknown []string
 	for _, n := range names {
@@ -175,7 +176,7 @@ func (h *Handler) change(ctx context.Context, c *rpc.Call, state string, done fu
 		}
 	}
 	if len(unknown) > 0 {
-		return nil, rpc.Errorf(rpc.StatusInvalidInput, "backend %s has no server %s (servers: %s)", be, strings.Join(unknown, ", "), strings.Join(slices.Sorted(maps.Keys(servers)), ", "))
+		return nil, fleet.Errorf(fleet.StatusInvalidInput, "backend %s has no server %s (servers: %s)", be, strings.Join(unknown, ", "), strings.Join(slices.Sorted(maps.Keys(servers)), ", "))
 	}
 	var changed, unchanged []string
 	for _, n := range names {
@@ -192,7 +193,7 @@ func (h *Handler) change(ctx context.Context, c *rpc.Call, state string, done fu
 			return nil, err
 		}
 		if out = strings.TrimSpace(out); out != "" {
-			return nil, rpc.Errorf(rpc.StatusAborted, "set server %s/%s state %s: %s", be, n, state, out)
+			return nil, fleet.Errorf(fleet.StatusAborted, "set server %s/%s state %s: %s", be, n, state, out)
 		}
 	}
 	if state == "drain" && !c.NoOp {
@@ -244,7 +245,7 @@ func (h *Handler) waitDrained(ctx context.Context, be string, names []string, li
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return rpc.Errorf(rpc.StatusAborted, "still busy after %s: %s", limit, strings.Join(busy, ", "))
+			return fleet.Errorf(fleet.StatusAborted, "still busy after %s: %s", limit, strings.Join(busy, ", "))
 		}
 		select {
 		case <-ctx.Done():
@@ -317,18 +318,18 @@ func (h *Handler) Command(ctx context.Context, cmd string) (string, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, network, h.socket)
 	if err != nil {
-		return "", rpc.Errorf(rpc.StatusAborted, "cannot reach the HAProxy runtime API at %s: %v", h.socket, err)
+		return "", fleet.Errorf(fleet.StatusAborted, "cannot reach the HAProxy runtime API at %s: %v", h.socket, err)
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
 	if _, err := io.WriteString(conn, cmd+"\n"); err != nil {
-		return "", rpc.Errorf(rpc.StatusAborted, "sending %q to HAProxy: %v", cmd, err)
+		return "", fleet.Errorf(fleet.StatusAborted, "sending %q to HAProxy: %v", cmd, err)
 	}
 	var b strings.Builder
 	if _, err := io.Copy(&b, bufio.NewReader(conn)); err != nil {
-		return "", rpc.Errorf(rpc.StatusAborted, "reading HAProxy's answer to %q: %v", cmd, err)
+		return "", fleet.Errorf(fleet.StatusAborted, "reading HAProxy's answer to %q: %v", cmd, err)
 	}
 	return b.String(), nil
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/internal/providertest"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/rpc"
@@ -220,8 +221,8 @@ servers = { "node-web2" = "web2" }`, sock))
 		{"backend": "web", "servers": srv("web7")},
 	} {
 		_, err := call(t, h, "disable", in, false)
-		var se *rpc.StatusError
-		if !errors.As(err, &se) || se.Status != rpc.StatusInvalidInput || (!strings.Contains(se.Message, "nope") && !strings.Contains(se.Message, "web7")) {
+		var se *fleet.StatusError
+		if !errors.As(err, &se) || se.Status != fleet.StatusInvalidInput || (!strings.Contains(se.Message, "nope") && !strings.Contains(se.Message, "web7")) {
 			t.Errorf("%v: got %v", in, err)
 		}
 	}
@@ -235,8 +236,8 @@ servers = { "node-web2" = "web2" }`, sock))
 func TestUnreachableSocket(t *testing.T) {
 	h := newHandler(t, `socket = "/nonexistent/admin.sock"`)
 	_, err := h.Handle(context.Background(), &rpc.Call{Action: "status", Input: map[string]any{}})
-	var se *rpc.StatusError
-	if !errors.As(err, &se) || se.Status != rpc.StatusAborted || !strings.Contains(se.Message, "/nonexistent/admin.sock") {
+	var se *fleet.StatusError
+	if !errors.As(err, &se) || se.Status != fleet.StatusAborted || !strings.Contains(se.Message, "/nonexistent/admin.sock") {
 		t.Fatalf("got %v", err)
 	}
 }

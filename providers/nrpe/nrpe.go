@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -219,7 +220,7 @@ func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) 
 		name, _ := c.Input["command"].(string)
 		line, ok := h.commands[name]
 		if !ok {
-			return nil, rpc.Errorf(rpc.StatusInvalidInput, "no NRPE command %q is defined on this node (defined: %s)", name, strings.Join(slices.Sorted(maps.Keys(h.commands)), ", "))
+			return nil, fleet.Errorf(fleet.StatusInvalidInput, "no NRPE command %q is defined on this node (defined: %s)", name, strings.Join(slices.Sorted(maps.Keys(h.commands)), ", "))
 		}
 		r := Run(ctx, line, h.timeout)
 		msg := r.Status + ": " + r.Output
@@ -228,7 +229,7 @@ func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) 
 			"long_output": r.LongOutput, "perfdata": r.Perfdata, "elapsed_ms": float64(r.Elapsed.Microseconds()) / 1000,
 		}}, nil
 	}
-	return nil, rpc.Errorf(rpc.StatusUnknownAction, "nrpe has no action %q", c.Action)
+	return nil, fleet.Errorf(fleet.StatusUnknownAction, "nrpe has no action %q", c.Action)
 }
 
 // Result is the outcome of one check.

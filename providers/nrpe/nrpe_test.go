@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/internal/providertest"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/rpc"
@@ -106,8 +107,8 @@ commands = { check_weird = "`+weird+`", check_load = "/usr/lib/nagios/plugins/ch
 func TestUndefinedCommandRefused(t *testing.T) {
 	h := newHandler(t, `commands = { check_true = "true" }`)
 	_, err := h.Handle(context.Background(), &rpc.Call{Agent: "nrpe", Action: "run", Input: map[string]any{"command": "check_disk"}})
-	var se *rpc.StatusError
-	if !errors.As(err, &se) || se.Status != rpc.StatusInvalidInput || !strings.Contains(se.Message, "check_disk") {
+	var se *fleet.StatusError
+	if !errors.As(err, &se) || se.Status != fleet.StatusInvalidInput || !strings.Contains(se.Message, "check_disk") {
 		t.Fatalf("got %v, want invalid_input naming the command", err)
 	}
 	// The schema refuses names that could smuggle anything in.

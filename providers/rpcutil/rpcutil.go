@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -85,7 +86,7 @@ func (h *handler) Handle(_ context.Context, c *rpc.Call) (*rpc.Result, error) {
 		sort.Slice(schemas, func(i, j int) bool { return schemas[i].Name < schemas[j].Name })
 		return &rpc.Result{Data: map[string]any{"agents": schemas}}, nil
 	}
-	return nil, rpc.Errorf(rpc.StatusUnknownAction, "rpcutil has no action %q", c.Action)
+	return nil, fleet.Errorf(fleet.StatusUnknownAction, "rpcutil has no action %q", c.Action)
 }
 
 // lookup finds a fact; dotted names reach into nested maps.

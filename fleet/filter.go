@@ -1,31 +1,42 @@
-package rpc
+package fleet
 
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 )
 
-// factOps are the comparison operators of a fact filter, longest first so
-// that parsing finds ">=" before ">".
+// factOps are the comparison operators of a fact condition, longest first
+// so that ">=" is found before ">".
 var factOps = []string{"==", "!=", "=~", ">=", "<=", ">", "<", "="}
 
-// ParseFactFilter parses cluster=bravo, cluster==bravo, cluster!=bravo,
-// cluster=/al/ (regular expression), cluster=~al, cpus>=4, cpus<8 ...
+// ParseFactFilter parses a fact condition written on the command line:
+// the fact's name, then its condition as NewFactFilter reads it —
+// cluster=bravo, cluster==bravo, cluster!=bravo, cluster=/al/ (regular
+// expression), cluster=~al, cpus>=4, cpus<8 ...
 func ParseFactFilter(s string) (FactFilter, error) {
-	best := -1
-	var op string
-	for _, o := range factOps {
-		if i := strings.Index(s, o); i > 0 && (best == -1 || i < best || (i == best && len(o) > len(op))) {
-			best, op = i, o
-		}
-	}
-	if best <= 0 {
+	i := strings.IndexAny(s, "=!<>")
+	if i <= 0 {
 		return FactFilter{}, fmt.Errorf("fact filter %q: want FACT=VALUE, FACT=/REGEX/, FACT!=VALUE or FACT>=NUMBER", s)
 	}
-	f := FactFilter{Fact: strings.TrimSpace(s[:best]), Op: op, Value: strings.TrimSpace(s[best+len(op):])}
+	return NewFactFilter(strings.TrimSpace(s[:i]), s[i:])
+}
+
+// NewFactFilter makes the condition cond on the fact named fact. cond is an
+// optional operator followed by the value: "bravo" and "=bravo" or
+// "==bravo" compare for equality, "!=bravo" for inequality, "/al/" and
+// "=~al" match a regular expression, ">=4", "<=4", ">4" and "<4" compare
+// numbers. This one grammar serves the command line (-F cluster=bravo,
+// through ParseFactFilter) and playbooks (fact = { cluster = "bravo" }).
+func NewFactFilter(fact, cond string) (FactFilter, error) {
+	f := FactFilter{Fact: fact, Op: "==", Value: cond}
+	for _, op := range factOps {
+		if strings.HasPrefix(cond, op) {
+			f.Op, f.Value = op, strings.TrimSpace(cond[len(op):])
+			break
+		}
+	}
 	if f.Op == "=" {
 		f.Op = "=="
 	}
@@ -254,13 +265,3 @@ func anyMatch(pattern string, values []string) bool {
 }
 
 func compileRegexp(expr string) (*regexp.Regexp, error) { return regexp.Compile(expr) }
-
-// sortedKeys returns the keys of m, sorted.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
