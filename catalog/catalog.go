@@ -88,14 +88,30 @@ type Resource struct {
 	// display and serialisation only.
 	Static map[string]any `json:"args"`
 
-	// Targets returns the identities the resource applies to, given the
-	// resolved node sets. Nil means: every node serving the type's agent.
-	Targets func(Resolved) ([]string, error) `json:"-"`
-	// Args evaluates the type's arguments given the resolved node sets.
-	Args func(Resolved) (map[string]any, error) `json:"-"`
-	// Expect, when set, judges each ok reply (the playbook's expect
-	// expression); a non-nil error fails that node with its message.
-	Expect func(reply *fleet.Reply) error `json:"-"`
+	// HasTargets is false when the resource gives no targets: it applies
+	// to every node serving its type's agent.
+	HasTargets bool `json:"has_targets"`
+
+	// Late evaluates what is known only at apply time: the targets and
+	// arguments that depend on discovery or on earlier results, and the
+	// playbook's expect check on each reply.
+	Late Late `json:"-"`
+}
+
+// Late is the late-bound part of a resource instance: the part of the
+// playbook that can only be evaluated once the node sets (and earlier
+// results) it uses are resolved. Methods are safe for concurrent use.
+type Late interface {
+	// Targets returns the identities the resource applies to (only
+	// meaningful when Resource.HasTargets).
+	Targets(Resolved) ([]string, error)
+	// Args evaluates the type's arguments.
+	Args(Resolved) (map[string]any, error)
+	// Expect judges one ok reply against the playbook's expect expression;
+	// nil when it passes or the resource has none.
+	Expect(*fleet.Reply) error
+	// HasExpect reports whether the resource has an expect expression.
+	HasExpect() bool
 }
 
 // Retry says how a failing resource is retried on the nodes still failing.

@@ -481,8 +481,11 @@ func (p *program) resource(in *instance) *Resource {
 		}
 		return i, nil
 	}
+	late := &lateEval{}
+	r.Late = late
 	if in.targets != cty.NilVal {
-		r.Targets = func(res Resolved) ([]string, error) {
+		r.HasTargets = true
+		late.targets = func(res Resolved) ([]string, error) {
 			i, err := lookup(res)
 			if err != nil {
 				return nil, err
@@ -499,7 +502,7 @@ func (p *program) resource(in *instance) *Resource {
 			return ids, nil
 		}
 	}
-	r.Args = func(res Resolved) (map[string]any, error) {
+	late.args = func(res Resolved) (map[string]any, error) {
 		i, err := lookup(res)
 		if err != nil {
 			return nil, err
@@ -512,7 +515,7 @@ func (p *program) resource(in *instance) *Resource {
 	}
 	if e, ok := in.decl.meta["expect"]; ok {
 		expr := e.Expr
-		r.Expect = func(reply *fleet.Reply) error {
+		late.expect = func(reply *fleet.Reply) error {
 			i, err := lookup(nil)
 			if err != nil {
 				return err
@@ -611,3 +614,28 @@ func WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, color bool) int {
 	_ = wr.WriteDiagnostics(diags)
 	return errs
 }
+
+// lateEval re-evaluates the playbook once node sets are resolved.
+type lateEval struct {
+	targets func(Resolved) ([]string, error)
+	args    func(Resolved) (map[string]any, error)
+	expect  func(*fleet.Reply) error
+}
+
+func (l *lateEval) Targets(res Resolved) ([]string, error) {
+	if l.targets == nil {
+		return nil, nil
+	}
+	return l.targets(res)
+}
+
+func (l *lateEval) Args(res Resolved) (map[string]any, error) { return l.args(res) }
+
+func (l *lateEval) Expect(rep *fleet.Reply) error {
+	if l.expect == nil {
+		return nil
+	}
+	return l.expect(rep)
+}
+
+func (l *lateEval) HasExpect() bool { return l.expect != nil }

@@ -431,7 +431,7 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 	if err != nil {
 		return fail(err.Error())
 	}
-	args, err := r.Args(res)
+	args, err := r.Late.Args(res)
 	if err != nil {
 		return fail(err.Error())
 	}
@@ -441,8 +441,8 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 	}
 	rr.Agent, rr.Action = req.Agent, req.Action
 	var targets []string
-	if r.Targets != nil {
-		if targets, err = r.Targets(res); err != nil {
+	if r.HasTargets {
+		if targets, err = r.Late.Targets(res); err != nil {
 			return fail(err.Error())
 		}
 	} else {
@@ -596,8 +596,8 @@ func (w *walker) attempt(ctx context.Context, r *catalog.Resource, t *resources.
 				nr.OK, nr.Message = false, err.Error()
 			}
 		}
-		if nr.OK && r.Expect != nil {
-			if err := r.Expect(rep); err != nil {
+		if nr.OK && r.Late.HasExpect() {
+			if err := r.Late.Expect(rep); err != nil {
 				nr.OK, nr.Message = false, err.Error()
 			}
 		}

@@ -110,10 +110,29 @@ func reg() resources.Registry {
 // res builds a resource instance calling a.<name> on targets.
 func res(name string, targets []string, deps ...string) *catalog.Resource {
 	return &catalog.Resource{
-		Addr: "t." + name, Type: "t", DependsOn: deps,
-		Targets: func(catalog.Resolved) ([]string, error) { return targets, nil },
-		Args:    func(catalog.Resolved) (map[string]any, error) { return map[string]any{"action": name}, nil },
+		Addr: "t." + name, Type: "t", DependsOn: deps, HasTargets: true,
+		Late: &late{
+			targets: func(catalog.Resolved) ([]string, error) { return targets, nil },
+			args:    func(catalog.Resolved) (map[string]any, error) { return map[string]any{"action": name}, nil },
+		},
 	}
+}
+
+// late is a catalog.Late made of functions.
+type late struct {
+	targets func(catalog.Resolved) ([]string, error)
+	args    func(catalog.Resolved) (map[string]any, error)
+	expect  func(*fleet.Reply) error
+}
+
+func (l *late) Targets(r catalog.Resolved) ([]string, error)    { return l.targets(r) }
+func (l *late) Args(r catalog.Resolved) (map[string]any, error) { return l.args(r) }
+func (l *late) HasExpect() bool                                 { return l.expect != nil }
+func (l *late) Expect(rep *fleet.Reply) error {
+	if l.expect == nil {
+		return nil
+	}
+	return l.expect(rep)
 }
 
 func run(t *testing.T, f *fakeFleet, o engine.Options, rs ...*catalog.Resource) *engine.Report {
@@ -263,7 +282,7 @@ func TestNodeSetsMinMax(t *testing.T) {
 	mk := func(name, set string) *catalog.Resource {
 		r := res(name, nil)
 		r.NodeSets = []string{set}
-		r.Targets = func(res catalog.Resolved) ([]string, error) { return res[set], nil }
+		r.Late.(*late).targets = func(res catalog.Resolved) ([]string, error) { return res[set], nil }
 		return r
 	}
 	cat.Resources = []*catalog.Resource{mk("x", "nodes.a"), mk("y", "nodes.b"), mk("z", "nodes.b")}
