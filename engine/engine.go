@@ -78,15 +78,20 @@ type NodeResult struct {
 
 // ResourceReport is the result of one resource instance.
 type ResourceReport struct {
-	Addr      string        `json:"addr"`
-	Type      string        `json:"type"`
-	Agent     string        `json:"agent,omitempty"`
-	Action    string        `json:"action,omitempty"`
-	Outcome   Outcome       `json:"outcome"`
-	Reason    string        `json:"reason,omitempty"`
-	FailOK    bool          `json:"fail_ok,omitempty"`
-	NoOp      bool          `json:"noop,omitempty"` // ran in no-op mode: Changed counts what would change
-	Targets   []string      `json:"targets"`
+	Addr    string   `json:"addr"`
+	Type    string   `json:"type"`
+	Agent   string   `json:"agent,omitempty"`
+	Action  string   `json:"action,omitempty"`
+	Outcome Outcome  `json:"outcome"`
+	Reason  string   `json:"reason,omitempty"`
+	FailOK  bool     `json:"fail_ok,omitempty"`
+	NoOp    bool     `json:"noop,omitempty"` // ran in no-op mode: Changed counts what would change
+	Targets []string `json:"targets"`
+	AnyOne  bool     `json:"any_one,omitempty"`
+	// Batches are the batches the first attempt called, in order, as the
+	// call executor made them (nil for any-one); a batch never started
+	// because the run stopped is not listed.
+	Batches   [][]string    `json:"batches,omitempty"`
 	Nodes     []*NodeResult `json:"nodes"`
 	Attempts  int           `json:"attempts"`
 	Changed   int           `json:"changed"`
