@@ -114,13 +114,6 @@ type Late interface {
 	HasExpect() bool
 }
 
-// Retry says how a failing resource is retried on the nodes still failing.
-// Zero values mean: no retry.
-type Retry struct {
-	Attempts int           `json:"attempts,omitempty"` // total attempts including the first; 0 = bounded by Timeout only
-	Interval time.Duration `json:"interval,omitempty"`
-	Timeout  time.Duration `json:"timeout,omitempty"` // give up retrying after this long since the first attempt
-}
-
-// Enabled reports whether any retry was asked for.
-func (r Retry) Enabled() bool { return r.Attempts > 1 || r.Timeout > 0 }
+// Retry says how a failing resource is retried on the nodes still failing
+// (the same type the call executor and the SDK use).
+type Retry = fleet.Retry

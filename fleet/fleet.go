@@ -81,3 +81,21 @@ func (e *StatusError) Error() string { return fmt.Sprintf("%s: %s", e.Status, e.
 func Errorf(status Status, format string, args ...any) error {
 	return &StatusError{Status: status, Message: fmt.Sprintf(format, args...)}
 }
+
+// Retry says how a call retries the nodes still failing. The zero value
+// means: no retry.
+type Retry struct {
+	// Attempts is the total number of attempts including the first; 0 =
+	// bounded by Timeout only.
+	Attempts int `json:"attempts,omitempty"`
+	// Interval is the pause between attempts (the call executor's default
+	// applies to 0).
+	Interval time.Duration `json:"interval,omitempty"`
+	// Timeout stops retrying this long after the first attempt started.
+	// When the next attempt would start after it, one last attempt is made
+	// at the deadline instead of giving up early.
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// Enabled reports whether any retry was asked for.
+func (r Retry) Enabled() bool { return r.Attempts > 1 || r.Timeout > 0 }

@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+
+	"github.com/orch-fleet/orch/catalog"
+)
+
+// resolve discovers the node sets r needs, once per run each, and checks
+// that the results it uses are there.
+func (w *walker) resolve(ctx context.Context, r *catalog.Resource) (catalog.Resolved, error) {
+	for _, addr := range r.NodeSets {
+		if dep, _, ok := catalog.SplitResultKey(addr); ok {
+			w.mu.Lock()
+			_, have := w.resolved[addr]
+			w.mu.Unlock()
+			if !have {
+				return nil, fmt.Errorf("the results of %s are not available (it did not run)", dep)
+			}
+			continue
+		}
+		if err := w.resolveSet(ctx, addr); err != nil {
+			return nil, err
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.resolved), nil
+}
+
+// resolveSet discovers the node set addr unless it was already (each set
+// is discovered once per run, also when several resources need it at once).
+func (w *walker) resolveSet(ctx context.Context, addr string) error {
+	lk, _ := w.nsLocks.LoadOrStore(addr, &sync.Mutex{})
+	mu := lk.(*sync.Mutex)
+	mu.Lock()
+	defer mu.Unlock()
+	w.mu.Lock()
+	_, have := w.resolved[addr]
+	err := w.nsErr[addr]
+	w.mu.Unlock()
+	if have || err != nil {
+		return err
+	}
+	ids, err := w.discover(ctx, addr)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		w.nsErr[addr] = err
+		return err
+	}
+	w.resolved[addr] = ids
+	w.report.NodeSets[addr] = ids
+	return nil
+}
+
+func (w *walker) discover(ctx context.Context, addr string) ([]string, error) {
+	ns, ok := w.cat.NodeSets[addr]
+	if !ok {
+		return nil, fmt.Errorf("node set %s is not in the catalog", addr)
+	}
+	ids, err := w.fleet.Discover(ctx, ns.Filter)
+	if err != nil {
+		return nil, fmt.Errorf("discovering %s (%s): %w", addr, ns.Filter.String(), err)
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	w.emit(Event{Type: EventNodeSet, NodeSet: addr, Nodes: ids, Message: ns.Filter.String()})
+	if len(ids) < ns.Min {
+		return nil, fmt.Errorf("node set %s (%s) found %d node(s), fewer than min = %d", addr, ns.Filter.String(), len(ids), ns.Min)
+	}
+	if ns.Max > 0 && len(ids) > ns.Max {
+		return nil, fmt.Errorf("node set %s (%s) found %d node(s), more than max = %d", addr, ns.Filter.String(), len(ids), ns.Max)
+	}
+	return ids, nil
+}
