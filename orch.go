@@ -29,6 +29,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/orch-fleet/orch/call"
 	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/engine"
 	"github.com/orch-fleet/orch/fleet"
@@ -54,6 +55,10 @@ type (
 	// Report is the result of a playbook run.
 	Report = engine.Report
 )
+
+// ErrLockHeld is wrapped by Apply's error when another run holds the
+// playbook's run lock.
+var ErrLockHeld = fleet.ErrLockHeld
 
 // Options say how to reach the fleet.
 type Options struct {
@@ -137,12 +142,11 @@ func (f *Fleet) Discover(ctx context.Context, filter Filter) ([]string, error) {
 	return ids, nil
 }
 
-// Retry says how Call retries the nodes still failing. Zero: no retry.
-type Retry struct {
-	Attempts int           // total attempts including the first; 0 = bounded by Timeout
-	Interval time.Duration // between attempts; default 5s
-	Timeout  time.Duration // stop retrying this long after the first attempt
-}
+// Retry says how Call retries the nodes still failing: Attempts (total,
+// including the first; 0 = bounded by Timeout), Interval between attempts
+// (default 5s) and Timeout (stop retrying this long after the first
+// attempt, with one last attempt at the deadline). Zero: no retry.
+type Retry = fleet.Retry
 
 // Call is one agent action on a set of nodes.
 type Call struct {
@@ -233,9 +237,10 @@ func (r *Result) Decode(identity string, v any) error {
 
 // Call runs the action on the nodes and returns every node's result. The
 // error is for calls that could not be made at all (bad input, discovery
-// failed); nodes that fail are in the result.
+// failed, the connection closed); nodes that fail are in the result. The
+// batches, retries and any-one failover are the engine's own (package
+// call), so a program and a playbook behave alike.
 func (f *Fleet) Call(ctx context.Context, c Call) (*Result, error) {
-	start := time.Now()
 	nodes := c.Nodes
 	if len(nodes) == 0 {
 		filter := c.Filter
@@ -247,79 +252,37 @@ func (f *Fleet) Call(ctx context.Context, c Call) (*Result, error) {
 			return nil, err
 		}
 	}
-	if c.Timeout <= 0 {
-		c.Timeout = 60 * time.Second
+	cr := call.Do(ctx, f.client, call.Spec{Agent: c.Agent, Action: c.Action, Input: c.Input, Targets: nodes,
+		Timeout: c.Timeout, BatchSize: c.BatchSize, BatchSleep: c.BatchSleep, AnyOne: c.AnyOne,
+		Retry: c.Retry, NoOp: c.NoOp, Judge: c.Check})
+	if cr.Err != nil && !anyReply(cr) {
+		return nil, fmt.Errorf("orch: calling %s.%s: %w", c.Agent, c.Action, cr.Err)
 	}
-	if c.Retry.Interval <= 0 {
-		c.Retry.Interval = 5 * time.Second
-	}
-	res := &Result{Nodes: map[string]*NodeResult{}, anyOne: c.AnyOne}
+	res := &Result{Nodes: map[string]*NodeResult{}, Elapsed: cr.Elapsed, anyOne: c.AnyOne}
 	for _, id := range nodes {
 		res.Nodes[id] = &NodeResult{Identity: id, Err: "not called"}
 	}
-	judge := func(rep *Reply) error {
-		if !rep.OK() {
-			return fmt.Errorf("%s: %s", rep.Status, rep.Message)
+	for _, nr := range cr.Nodes {
+		out := &NodeResult{Identity: nr.Identity, Reply: nr.Reply, OK: nr.OK, Attempts: nr.Attempt, Err: nr.Err}
+		if nr.Reply != nil && !nr.Reply.OK() {
+			out.Err = fmt.Sprintf("%s: %s", nr.Reply.Status, nr.Reply.Message)
 		}
-		if c.Check != nil {
-			return c.Check(rep)
-		}
-		return nil
+		res.Nodes[nr.Identity] = out
 	}
-	remaining := nodes
-	for attempt := 1; len(remaining) > 0; attempt++ {
-		req := rpc.CallRequest{Agent: c.Agent, Action: c.Action, Input: c.Input, Targets: remaining, Timeout: c.Timeout,
-			BatchSize: c.BatchSize, BatchSleep: c.BatchSleep, NoOp: c.NoOp,
-			Accept: func(rep *Reply) bool { return judge(rep) == nil }}
-		var cr *rpc.CallResult
-		var err error
-		if c.AnyOne {
-			cr, err = f.client.CallAnyOne(ctx, req)
-		} else {
-			cr, err = f.client.Call(ctx, req)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("orch: calling %s.%s: %w", c.Agent, c.Action, err)
-		}
-		var failing []string
-		for _, rep := range cr.Replies {
-			nr := res.Nodes[rep.Identity]
-			if nr == nil {
-				continue
-			}
-			nr.Reply, nr.Attempts, nr.OK, nr.Err = rep, attempt, true, ""
-			if err := judge(rep); err != nil {
-				nr.OK, nr.Err = false, err.Error()
-				failing = append(failing, rep.Identity)
-			}
-		}
-		for _, id := range cr.Missing {
-			nr := res.Nodes[id]
-			nr.Reply, nr.Attempts, nr.OK, nr.Err = nil, attempt, false, "no answer"
-			failing = append(failing, id)
-		}
-		if c.AnyOne {
-			if len(res.Succeeded()) > 0 {
-				break
-			}
-			failing = remaining
-		}
-		sort.Strings(failing)
-		remaining = failing
-		if len(remaining) == 0 || (c.Retry.Attempts <= 1 && c.Retry.Timeout <= 0) ||
-			(c.Retry.Attempts > 0 && attempt >= c.Retry.Attempts) ||
-			(c.Retry.Timeout > 0 && time.Since(start)+c.Retry.Interval > c.Retry.Timeout) {
-			break
-		}
-		select {
-		case <-time.After(c.Retry.Interval):
-		case <-ctx.Done():
-			res.Elapsed = time.Since(start)
-			return res, ctx.Err()
-		}
+	if ctx.Err() != nil {
+		return res, ctx.Err()
 	}
-	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// anyReply reports whether any node answered.
+func anyReply(r *call.Result) bool {
+	for _, nr := range r.Nodes {
+		if nr.Reply != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // NagiosOK is a Check for nrpe run replies: it accepts only exit code 0.
@@ -359,7 +322,7 @@ func (e *PlaybookError) Error() string {
 // Apply compiles the playbook at path and applies it to the fleet. The
 // report holds every node's result; its Outcome says whether the run
 // succeeded. The error is for runs that could not start (an invalid
-// playbook is a *PlaybookError, a held lock wraps engine.ErrLockHeld).
+// playbook is a *PlaybookError, a held lock wraps ErrLockHeld).
 func (f *Fleet) Apply(ctx context.Context, path string, o ApplyOptions) (*Report, error) {
 	cat, diags := catalog.Load(path, resources.Builtin(), catalog.LoadOptions{Vars: o.Vars, VarFiles: o.VarFiles, Schemas: builtin.Schema})
 	if diags.HasErrors() {
@@ -369,18 +332,8 @@ func (f *Fleet) Apply(ctx context.Context, path string, o ApplyOptions) (*Report
 		}
 		return nil, pe
 	}
-	lock := cat.Lock
-	if o.Lock != "" {
-		lock = o.Lock
-	}
-	if lock != "" && !o.NoOp {
-		release, err := engine.AcquireLock(ctx, f.nc, f.o.Collective, lock, f.o.Name)
-		if err != nil {
-			return nil, err
-		}
-		defer release()
-	}
 	return engine.Run(ctx, cat, resources.Builtin(), engine.NewFleet(f.client, rpc.DiscoverOptions{Method: f.o.Discovery}), engine.Options{
 		Parallelism: o.Parallelism, FailFast: o.FailFast, NoOp: o.NoOp, Events: o.OnEvent, Stop: o.Stop,
+		Locker: f.client, LockName: o.Lock, LockHolder: f.o.Name,
 	})
 }

@@ -162,14 +162,19 @@ func BenchmarkWebappShaped(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("floor/nodes=%d", n), func(b *testing.B) {
 			call := func(agent, action string, targets []string, batch int, noop bool) []string {
-				res, err := cl.Call(ctx, rpc.CallRequest{Agent: agent, Action: action, Targets: targets, Timeout: 10 * time.Second, BatchSize: batch, NoOp: noop})
-				if err != nil || len(res.Missing) > 0 {
-					b.Fatalf("%s.%s: %v, missing %v", agent, action, err, res.Missing)
+				if batch <= 0 {
+					batch = max(len(targets), 1)
 				}
 				var changed []string
-				for _, r := range res.Replies {
-					if r.Changed {
-						changed = append(changed, r.Identity)
+				for i := 0; i < len(targets); i += batch {
+					res, err := cl.Call(ctx, rpc.CallRequest{Agent: agent, Action: action, Targets: targets[i:min(i+batch, len(targets))], Timeout: 10 * time.Second, NoOp: noop})
+					if err != nil || len(res.Missing) > 0 {
+						b.Fatalf("%s.%s: %v, missing %v", agent, action, err, res.Missing)
+					}
+					for _, r := range res.Replies {
+						if r.Changed {
+							changed = append(changed, r.Identity)
+						}
 					}
 				}
 				return changed

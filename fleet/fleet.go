@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -99,3 +100,7 @@ type Retry struct {
 
 // Enabled reports whether any retry was asked for.
 func (r Retry) Enabled() bool { return r.Attempts > 1 || r.Timeout > 0 }
+
+// ErrLockHeld is wrapped (naming the holder) by the error of taking a run
+// lock that another run holds.
+var ErrLockHeld = errors.New("run lock held")

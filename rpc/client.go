@@ -108,11 +108,11 @@ func (c *Client) encodeInput(agent, action string, input map[string]any) (json.R
 	return b, nil
 }
 
-// Call sends the action to every target node directly, in batches when
-// r.BatchSize is set, and collects the replies. It returns when every
-// target of the last batch answered or its timeout passed; nodes that did
-// not answer are listed in Missing. An error means the call could not be
-// made at all (bad input, connection closed, ctx done before any batch).
+// Call sends the action to every target node directly, all at once, and
+// collects the replies. It returns when every target answered or the
+// timeout passed; nodes that did not answer are listed in Missing. An error
+// means the call could not be made at all (bad input, connection closed).
+// Batches, retries and judging are the call executor's (package call).
 func (c *Client) Call(ctx context.Context, r CallRequest) (*CallResult, error) {
 	start := time.Now()
 	data, err := c.encodeInput(r.Agent, r.Action, r.Input)
@@ -122,30 +122,11 @@ func (c *Client) Call(ctx context.Context, r CallRequest) (*CallResult, error) {
 	if r.Timeout <= 0 {
 		r.Timeout = DefaultCallTimeout
 	}
-	size := r.BatchSize
-	if size <= 0 || size > len(r.Targets) {
-		size = len(r.Targets)
-	}
 	res := &CallResult{}
-	for i := 0; i < len(r.Targets); i += size {
-		if i > 0 && r.BatchSleep > 0 {
-			select {
-			case <-time.After(r.BatchSleep):
-			case <-ctx.Done():
-			}
-		}
-		if ctx.Err() != nil {
-			// Nothing of the remaining batches was sent: say so by name.
-			res.Missing = append(res.Missing, r.Targets[i:]...)
-			break
-		}
-		end := min(i+size, len(r.Targets))
-		replies, missing, err := c.callBatch(ctx, r, data, r.Targets[i:end])
-		if err != nil {
+	if len(r.Targets) > 0 {
+		if res.Replies, res.Missing, err = c.callBatch(ctx, r, data, r.Targets); err != nil {
 			return nil, err
 		}
-		res.Replies = append(res.Replies, replies...)
-		res.Missing = append(res.Missing, missing...)
 	}
 	sort.Strings(res.Missing)
 	res.Elapsed = time.Since(start)
@@ -275,7 +256,7 @@ func (c *Client) CallAnyOne(ctx context.Context, r CallRequest) (*CallResult, er
 			break
 		}
 		one := r
-		one.Targets, one.BatchSize = []string{t}, 0
+		one.Targets = []string{t}
 		replies, missing, err := c.callBatch(ctx, one, data, []string{t})
 		if err != nil {
 			return nil, err

@@ -63,12 +63,10 @@ type CallRequest struct {
 	// Targets are the node identities to call, in order. For CallAnyOne an
 	// empty Targets means: any node serving Agent (queue group).
 	Targets []string
-	// Timeout bounds the wait for replies of each batch (or each any-one
-	// attempt); 0 = 10s.
-	Timeout    time.Duration
-	BatchSize  int           // 0 = all targets at once
-	BatchSleep time.Duration // pause between batches
-	NoOp       bool          // plan mode: ask what would change
+	// Timeout bounds the wait for replies (for CallAnyOne, each node's);
+	// 0 = 10s.
+	Timeout time.Duration
+	NoOp    bool // plan mode: ask what would change
 	// OnReply, when set, is called for each reply as it arrives (from the
 	// goroutine collecting replies; it must not block for long).
 	OnReply func(*fleet.Reply)

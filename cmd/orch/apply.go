@@ -86,20 +86,6 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 	}
 	defer closeConn()
 
-	lockName := cat.Lock
-	if rf.lock != "" {
-		lockName = rf.lock
-	}
-	if !noop && lockName != "" && !rf.noLock {
-		holder := fmt.Sprintf("%s pid %d (orch apply %s)", callerName(), os.Getpid(), path)
-		release, err := engine.AcquireLock(ctx, cl.Conn(), cl.Collective(), lockName, holder)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
-			return exitFailed
-		}
-		defer release()
-	}
-
 	// SIGINT/SIGTERM: the first stops the run gracefully, the second aborts.
 	stop := make(chan struct{})
 	runCtx, abort := context.WithCancel(ctx)
@@ -131,14 +117,22 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 	}()
 
 	fleet := engine.NewFleet(cl, rpc.DiscoverOptions{Method: rf.cf.discovery, Timeout: rf.cf.dtimeout})
-	rep, err := engine.Run(runCtx, cat, resources.Builtin(), fleet, engine.Options{
+	opts := engine.Options{
 		Parallelism: rf.parallelism, FailFast: rf.failFast, NoOp: noop, DefaultTimeout: rf.cf.timeout,
 		Events: out.event, Stop: stop,
-	})
+		LockName: rf.lock, LockHolder: fmt.Sprintf("%s pid %d (orch apply %s)", callerName(), os.Getpid(), path),
+	}
+	if !rf.noLock {
+		opts.Locker = cl
+	}
+	rep, err := engine.Run(runCtx, cat, resources.Builtin(), fleet, opts)
 	out.close()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
-		return exitInvalid
+		if errors.Is(err, engine.ErrInvalid) {
+			return exitInvalid
+		}
+		return exitFailed
 	}
 	if noop && !rf.cf.json {
 		writePlan(e, cat, rep)

@@ -296,7 +296,7 @@ func TestApplyEndToEnd(t *testing.T) {
 		locked := filepath.Join(f.dir, "locked.hcl")
 		_ = os.WriteFile(locked, []byte("lock = \"webapp-${var.cluster}\"\n"+applyPlaybook), 0o644)
 		nc := natsConn(t, f.url)
-		release, err := engine.AcquireLock(context.Background(), nc, rpc.DefaultCollective, "webapp-alfa", "alice@ops1 pid 42")
+		release, err := rpc.AcquireLock(context.Background(), nc, rpc.DefaultCollective, "webapp-alfa", "alice@ops1 pid 42")
 		if err != nil {
 			t.Fatal(err)
 		}

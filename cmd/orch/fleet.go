@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/orch-fleet/orch/call"
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/providers/builtin"
@@ -221,16 +221,17 @@ func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action 
 		fmt.Fprintf(e.stderr, "orch %s: no nodes matched (%s)\n", cmd, f.String())
 		return exitFailed
 	}
-	var mu sync.Mutex
 	rtt := map[string]time.Duration{}
 	sent := time.Now()
-	res, err := cl.Call(ctx, rpc.CallRequest{
+	res := call.Do(ctx, cl, call.Spec{
 		Agent: agent, Action: action, Input: input, Targets: identities(nodes),
 		Timeout: cf.timeout, BatchSize: cf.batch, BatchSleep: cf.batchSleep, NoOp: cf.noop,
-		OnReply: func(r *fleet.Reply) {
-			mu.Lock()
-			rtt[r.Identity] = time.Since(sent)
-			mu.Unlock()
+		OnResult: func(nr *call.NodeResult) {
+			r := nr.Reply
+			if r == nil {
+				return
+			}
+			rtt[r.Identity] = time.Since(sent) // OnResult calls are serialised
 			if !cf.json && cmd == "ping" {
 				status := fmt.Sprintf("time=%.2f ms", float64(time.Since(sent).Microseconds())/1000)
 				if !r.OK() {
@@ -240,12 +241,17 @@ func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action 
 			}
 		},
 	})
-	if err != nil {
-		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
-		return exitInvalidOrFailed(err)
+	if res.Err != nil {
+		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, res.Err)
+		return exitInvalidOrFailed(res.Err)
 	}
-	sum := callSummary{Agent: agent, Action: action, Discovered: len(nodes), Missing: res.Missing, Elapsed: time.Since(start)}
-	for _, r := range res.Replies {
+	sum := callSummary{Agent: agent, Action: action, Discovered: len(nodes), Elapsed: time.Since(start)}
+	for _, nr := range res.Nodes {
+		r := nr.Reply
+		if r == nil {
+			sum.Missing = append(sum.Missing, nr.Identity)
+			continue
+		}
 		sum.Replies = append(sum.Replies, nodeResult{Identity: r.Identity, Status: r.Status, Message: r.Message, Data: r.Data, Changed: r.Changed, RTT: rtt[r.Identity]})
 		if !r.OK() {
 			sum.Failed = append(sum.Failed, r.Identity)

@@ -1,4 +1,4 @@
-package engine
+package rpc
 
 import (
 	"context"
@@ -9,8 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/orch-fleet/orch/rpc"
+	"github.com/orch-fleet/orch/fleet"
 )
 
 // LockTTL is how long a run lock outlives its holder when the holder dies
@@ -23,9 +22,11 @@ type LockHolder struct {
 	Since  time.Time `json:"since"`
 }
 
-// ErrLockHeld is returned (wrapped, naming the holder) when another run
-// holds the lock.
-var ErrLockHeld = errors.New("run lock held")
+// Lock takes the run lock name in the client's collective (see
+// AcquireLock); it makes *Client an engine.Locker.
+func (c *Client) Lock(ctx context.Context, name, holder string) (release func(), err error) {
+	return AcquireLock(ctx, c.nc, c.o.Collective, name, holder)
+}
 
 // AcquireLock takes the run lock name in the collective's lock bucket (a
 // JetStream key-value bucket whose entries expire after LockTTL) and keeps
@@ -41,7 +42,7 @@ func AcquireLock(ctx context.Context, nc *nats.Conn, collective, name, holder st
 	if err != nil {
 		return nil, fmt.Errorf("opening the lock bucket %s: %w", bucket, err)
 	}
-	key := rpc.KVKey(name)
+	key := KVKey(name)
 	val, _ := json.Marshal(LockHolder{Holder: holder, Since: time.Now().UTC()})
 	rev, err := kv.Create(ctx, key, val)
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -50,7 +51,7 @@ func AcquireLock(ctx context.Context, nc *nats.Conn, collective, name, holder st
 			_ = json.Unmarshal(e.Value(), &h)
 		}
 		return nil, fmt.Errorf("%w: lock %q is held by %s since %s (it expires %s after its holder stops renewing it)",
-			ErrLockHeld, name, h.Holder, h.Since.Local().Format(time.RFC3339), LockTTL)
+			fleet.ErrLockHeld, name, h.Holder, h.Since.Local().Format(time.RFC3339), LockTTL)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("taking lock %q: %w", name, err)
