@@ -348,23 +348,28 @@ func TestFailFast(t *testing.T) {
 	}
 }
 
-// BenchmarkEngineOverhead walks a 1,000-resource catalog of instant no-op
-// actions on one node: the engine's own cost per resource.
+// BenchmarkEngineOverhead walks catalogs of 1,000 and 10,000 resources of
+// instant no-op actions on one node, each depending on an earlier one: the
+// engine's own cost per resource (scheduling, events, report).
 func BenchmarkEngineOverhead(b *testing.B) {
-	f := &fakeFleet{nodes: []string{"n1"}}
-	var rs []*catalog.Resource
-	for i := range 1000 {
-		var deps []string
-		if i > 0 {
-			deps = []string{fmt.Sprintf("t.r%d", i/2)}
-		}
-		rs = append(rs, res(fmt.Sprintf("r%d", i), []string{"n1"}, deps...))
-	}
-	cat := &catalog.Catalog{Resources: rs}
-	for b.Loop() {
-		rep, err := engine.Run(context.Background(), cat, reg(), f, engine.Options{})
-		if err != nil || rep.Outcome != engine.OutcomeOK {
-			b.Fatal(err, outcomes(rep))
-		}
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("resources=%d", n), func(b *testing.B) {
+			f := &fakeFleet{nodes: []string{"n1"}}
+			var rs []*catalog.Resource
+			for i := range n {
+				var deps []string
+				if i > 0 {
+					deps = []string{fmt.Sprintf("t.r%d", i/2)}
+				}
+				rs = append(rs, res(fmt.Sprintf("r%d", i), []string{"n1"}, deps...))
+			}
+			cat := &catalog.Catalog{Resources: rs}
+			for b.Loop() {
+				rep, err := engine.Run(context.Background(), cat, reg(), f, engine.Options{})
+				if err != nil || rep.Outcome != engine.OutcomeOK {
+					b.Fatal(err, outcomes(rep))
+				}
+			}
+		})
 	}
 }
