@@ -332,7 +332,7 @@ func (f *Fleet) Apply(ctx context.Context, path string, o ApplyOptions) (*Report
 		}
 		return nil, pe
 	}
-	return engine.Run(ctx, cat, resources.Builtin(), engine.NewFleet(f.client, rpc.DiscoverOptions{Method: f.o.Discovery}), engine.Options{
+	return engine.Run(ctx, cat, resources.Builtin(), rpc.NewFleet(f.client, rpc.DiscoverOptions{Method: f.o.Discovery}), engine.Options{
 		Parallelism: o.Parallelism, FailFast: o.FailFast, NoOp: o.NoOp, Events: o.OnEvent, Stop: o.Stop,
 		Locker: f.client, LockName: o.Lock, LockHolder: f.o.Name,
 	})

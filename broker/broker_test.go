@@ -72,7 +72,7 @@ func TestClusterFailover(t *testing.T) {
 	kp, _ := nkeys.CreateUser()
 	c := rpc.NewClient(clientConn, kp, rpc.ClientOptions{})
 	call := func() bool {
-		res, err := c.Call(ctx, rpc.CallRequest{Agent: "rpcutil", Action: "ping", Targets: []string{"n1"}, Timeout: time.Second})
+		res, err := c.Call(ctx, fleet.CallRequest{Agent: "rpcutil", Action: "ping", Targets: []string{"n1"}, Timeout: time.Second})
 		return err == nil && len(res.Replies) == 1 && res.Replies[0].OK()
 	}
 	waitFor(t, "call through the cluster", call)

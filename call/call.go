@@ -23,15 +23,14 @@ import (
 	"time"
 
 	"github.com/orch-fleet/orch/fleet"
-	"github.com/orch-fleet/orch/rpc"
 )
 
 // Caller makes one round of requests; *rpc.Client satisfies it.
 type Caller interface {
 	// Call sends the request to every target at once and collects replies.
-	Call(ctx context.Context, r rpc.CallRequest) (*rpc.CallResult, error)
+	Call(ctx context.Context, r fleet.CallRequest) (*fleet.CallResult, error)
 	// CallAnyOne tries the targets in order until one is accepted.
-	CallAnyOne(ctx context.Context, r rpc.CallRequest) (*rpc.CallResult, error)
+	CallAnyOne(ctx context.Context, r fleet.CallRequest) (*fleet.CallResult, error)
 }
 
 // Defaults of a Spec's zero values.
@@ -230,7 +229,7 @@ func (x *executor) nextWait(attempt int, elapsed time.Duration) (time.Duration, 
 
 // attempt calls nodes once: in batches, or any one of them.
 func (x *executor) attempt(ctx context.Context, nodes []string, attempt int) (results []*NodeResult, batches [][]string, notStarted []string, err error) {
-	req := rpc.CallRequest{Agent: x.s.Agent, Action: x.s.Action, Input: x.s.Input, Timeout: x.s.Timeout, NoOp: x.s.NoOp,
+	req := fleet.CallRequest{Agent: x.s.Agent, Action: x.s.Action, Input: x.s.Input, Timeout: x.s.Timeout, NoOp: x.s.NoOp,
 		OnReply: func(rep *fleet.Reply) { x.report(x.judge(rep, attempt)) },
 		Accept:  func(rep *fleet.Reply) bool { return x.judge(rep, attempt).OK }}
 	if x.s.AnyOne {
@@ -290,7 +289,7 @@ func (x *executor) report(nr *NodeResult) {
 }
 
 // collect turns one round's result (or error) into node results.
-func (x *executor) collect(nodes []string, attempt int, cr *rpc.CallResult, err error) []*NodeResult {
+func (x *executor) collect(nodes []string, attempt int, cr *fleet.CallResult, err error) []*NodeResult {
 	var out []*NodeResult
 	if err != nil {
 		status := fleet.StatusInternalError

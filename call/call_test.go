@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/orch-fleet/orch/fleet"
-	"github.com/orch-fleet/orch/rpc"
 )
 
 // script is a Caller whose nodes answer as answer says; it records every
@@ -26,7 +25,7 @@ type script struct {
 	calls  map[string]int
 }
 
-func (s *script) Call(ctx context.Context, r rpc.CallRequest) (*rpc.CallResult, error) {
+func (s *script) Call(ctx context.Context, r fleet.CallRequest) (*fleet.CallResult, error) {
 	s.mu.Lock()
 	s.rounds = append(s.rounds, slices.Clone(r.Targets))
 	round := len(s.rounds)
@@ -40,7 +39,7 @@ func (s *script) Call(ctx context.Context, r rpc.CallRequest) (*rpc.CallResult, 
 	if s.err != nil {
 		return nil, s.err
 	}
-	res := &rpc.CallResult{}
+	res := &fleet.CallResult{}
 	for _, n := range r.Targets {
 		s.mu.Lock()
 		s.calls[n]++
@@ -62,8 +61,8 @@ func (s *script) Call(ctx context.Context, r rpc.CallRequest) (*rpc.CallResult, 
 	return res, nil
 }
 
-func (s *script) CallAnyOne(ctx context.Context, r rpc.CallRequest) (*rpc.CallResult, error) {
-	out := &rpc.CallResult{}
+func (s *script) CallAnyOne(ctx context.Context, r fleet.CallRequest) (*fleet.CallResult, error) {
+	out := &fleet.CallResult{}
 	for _, n := range r.Targets {
 		one := r
 		one.Targets = []string{n}

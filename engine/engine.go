@@ -16,16 +16,15 @@ import (
 	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/resources"
-	"github.com/orch-fleet/orch/rpc"
 )
 
-// Fleet is what the engine needs of the fleet; *rpc.Client satisfies it
+// Fleet is what the engine needs of the fleet; *rpc.Fleet satisfies it
 // through NewFleet.
 type Fleet interface {
 	// Discover returns the identities the filter selects, sorted.
 	Discover(ctx context.Context, f fleet.Filter) ([]string, error)
-	Call(ctx context.Context, r rpc.CallRequest) (*rpc.CallResult, error)
-	CallAnyOne(ctx context.Context, r rpc.CallRequest) (*rpc.CallResult, error)
+	Call(ctx context.Context, r fleet.CallRequest) (*fleet.CallResult, error)
+	CallAnyOne(ctx context.Context, r fleet.CallRequest) (*fleet.CallResult, error)
 }
 
 // Options tune a run.

@@ -13,7 +13,6 @@ import (
 	"github.com/orch-fleet/orch/engine"
 	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/resources"
-	"github.com/orch-fleet/orch/rpc"
 )
 
 // fakeFleet answers calls in memory: behave decides each node's reply.
@@ -40,7 +39,7 @@ func (f *fakeFleet) Discover(_ context.Context, flt fleet.Filter) ([]string, err
 	return out, nil
 }
 
-func (f *fakeFleet) Call(ctx context.Context, r rpc.CallRequest) (*rpc.CallResult, error) {
+func (f *fakeFleet) Call(ctx context.Context, r fleet.CallRequest) (*fleet.CallResult, error) {
 	cur := atomic.AddInt32(&f.inFlight, 1)
 	defer atomic.AddInt32(&f.inFlight, -1)
 	for {
@@ -55,7 +54,7 @@ func (f *fakeFleet) Call(ctx context.Context, r rpc.CallRequest) (*rpc.CallResul
 		case <-ctx.Done():
 		}
 	}
-	res := &rpc.CallResult{}
+	res := &fleet.CallResult{}
 	for _, n := range r.Targets {
 		f.mu.Lock()
 		if f.perNode == nil {
@@ -85,8 +84,8 @@ func (f *fakeFleet) Call(ctx context.Context, r rpc.CallRequest) (*rpc.CallResul
 	return res, nil
 }
 
-func (f *fakeFleet) CallAnyOne(ctx context.Context, r rpc.CallRequest) (*rpc.CallResult, error) {
-	res := &rpc.CallResult{}
+func (f *fakeFleet) CallAnyOne(ctx context.Context, r fleet.CallRequest) (*fleet.CallResult, error) {
+	res := &fleet.CallResult{}
 	for _, n := range r.Targets {
 		one := r
 		one.Targets = []string{n}

@@ -7,8 +7,8 @@ import (
 
 	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/engine"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/resources"
-	"github.com/orch-fleet/orch/rpc"
 )
 
 // timeoutFleet records the timeout of every call.
@@ -17,7 +17,7 @@ type timeoutFleet struct {
 	got map[string]time.Duration // action -> timeout
 }
 
-func (f *timeoutFleet) Call(ctx context.Context, r rpc.CallRequest) (*rpc.CallResult, error) {
+func (f *timeoutFleet) Call(ctx context.Context, r fleet.CallRequest) (*fleet.CallResult, error) {
 	f.mu.Lock()
 	f.got[r.Action] = r.Timeout
 	f.mu.Unlock()

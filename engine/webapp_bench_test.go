@@ -151,7 +151,7 @@ func BenchmarkWebappShaped(b *testing.B) {
 				if diags.HasErrors() {
 					b.Fatal(diags)
 				}
-				rep, err := engine.Run(ctx, cat, reg, engine.NewFleet(cl, rpc.DiscoverOptions{}), engine.Options{})
+				rep, err := engine.Run(ctx, cat, reg, rpc.NewFleet(cl, rpc.DiscoverOptions{}), engine.Options{})
 				if err != nil || rep.Outcome != engine.OutcomeOK {
 					b.Fatalf("%v %s", err, rep.Summary())
 				}
@@ -167,7 +167,7 @@ func BenchmarkWebappShaped(b *testing.B) {
 				}
 				var changed []string
 				for i := 0; i < len(targets); i += batch {
-					res, err := cl.Call(ctx, rpc.CallRequest{Agent: agent, Action: action, Targets: targets[i:min(i+batch, len(targets))], Timeout: 10 * time.Second, NoOp: noop})
+					res, err := cl.Call(ctx, fleet.CallRequest{Agent: agent, Action: action, Targets: targets[i:min(i+batch, len(targets))], Timeout: 10 * time.Second, NoOp: noop})
 					if err != nil || len(res.Missing) > 0 {
 						b.Fatalf("%s.%s: %v, missing %v", agent, action, err, res.Missing)
 					}
@@ -199,7 +199,7 @@ func BenchmarkWebappShaped(b *testing.B) {
 				call("app", "deploy", pending, 2, false)
 				call("app", "run", web, 0, false)
 				call("lb", "enable", lb, 0, false)
-				if _, err := cl.CallAnyOne(ctx, rpc.CallRequest{Agent: "notify", Action: "notify", Timeout: 10 * time.Second}); err != nil {
+				if _, err := cl.CallAnyOne(ctx, fleet.CallRequest{Agent: "notify", Action: "notify", Timeout: 10 * time.Second}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -139,7 +139,7 @@ policy {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := client(t, natstest.URL(s), tt.key, strings.ReplaceAll(tt.name, " ", "-"))
-			res, err := c.Call(context.Background(), rpc.CallRequest{Agent: "rpcutil", Action: tt.action, Targets: []string{"web1"}, Timeout: 5 * time.Second})
+			res, err := c.Call(context.Background(), fleet.CallRequest{Agent: "rpcutil", Action: tt.action, Targets: []string{"web1"}, Timeout: 5 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -245,7 +245,7 @@ client "ops" { key = %q }
 	if nodes[0].Identity != "proc1" || nodes[0].PublicKey == "" {
 		t.Fatalf("registry entry %+v", nodes[0])
 	}
-	res, err := c.Call(context.Background(), rpc.CallRequest{Agent: "rpcutil", Action: "ping", Targets: []string{"proc1"}, Timeout: 5 * time.Second})
+	res, err := c.Call(context.Background(), fleet.CallRequest{Agent: "rpcutil", Action: "ping", Targets: []string{"proc1"}, Timeout: 5 * time.Second})
 	if err != nil || len(res.Replies) != 1 || !res.Replies[0].OK() {
 		t.Fatalf("ping: %v %+v", err, res)
 	}

@@ -59,7 +59,7 @@ func BenchmarkCall(b *testing.B) {
 		c, _ := newClient(b, s)
 		b.Run(fmt.Sprintf("orch/N=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				res, err := c.Call(context.Background(), rpc.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "x"}, Targets: ids, Timeout: 10 * time.Second})
+				res, err := c.Call(context.Background(), fleet.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "x"}, Targets: ids, Timeout: 10 * time.Second})
 				if err != nil || len(res.Replies) != n {
 					b.Fatalf("%v: %d replies, missing %d", err, len(res.Replies), len(res.Missing))
 				}

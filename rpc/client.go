@@ -113,7 +113,7 @@ func (c *Client) encodeInput(agent, action string, input map[string]any) (json.R
 // timeout passed; nodes that did not answer are listed in Missing. An error
 // means the call could not be made at all (bad input, connection closed).
 // Batches, retries and judging are the call executor's (package call).
-func (c *Client) Call(ctx context.Context, r CallRequest) (*CallResult, error) {
+func (c *Client) Call(ctx context.Context, r fleet.CallRequest) (*fleet.CallResult, error) {
 	start := time.Now()
 	data, err := c.encodeInput(r.Agent, r.Action, r.Input)
 	if err != nil {
@@ -122,7 +122,7 @@ func (c *Client) Call(ctx context.Context, r CallRequest) (*CallResult, error) {
 	if r.Timeout <= 0 {
 		r.Timeout = DefaultCallTimeout
 	}
-	res := &CallResult{}
+	res := &fleet.CallResult{}
 	if len(r.Targets) > 0 {
 		if res.Replies, res.Missing, err = c.callBatch(ctx, r, data, r.Targets); err != nil {
 			return nil, err
@@ -137,7 +137,7 @@ func (c *Client) Call(ctx context.Context, r CallRequest) (*CallResult, error) {
 // all onto one reply inbox (a reply subject per target index, so that a "no
 // responders" status names its node), and collects until every target
 // answered, the timeout passed or ctx is done.
-func (c *Client) callBatch(ctx context.Context, r CallRequest, data json.RawMessage, targets []string) ([]*fleet.Reply, []string, error) {
+func (c *Client) callBatch(ctx context.Context, r fleet.CallRequest, data json.RawMessage, targets []string) ([]*fleet.Reply, []string, error) {
 	var f *fleet.Filter
 	if len(targets) <= identitiesInFilter {
 		f = &fleet.Filter{Identities: targets}
@@ -221,7 +221,7 @@ func missingOf(targets []string, replies []*fleet.Reply) []string {
 // is tried, until one answers OK or all were tried. Without Targets the
 // request goes to the agent's queue group, where NATS picks one node. The
 // result holds every reply received; it succeeded when one of them is OK.
-func (c *Client) CallAnyOne(ctx context.Context, r CallRequest) (*CallResult, error) {
+func (c *Client) CallAnyOne(ctx context.Context, r fleet.CallRequest) (*fleet.CallResult, error) {
 	start := time.Now()
 	data, err := c.encodeInput(r.Agent, r.Action, r.Input)
 	if err != nil {
@@ -230,7 +230,7 @@ func (c *Client) CallAnyOne(ctx context.Context, r CallRequest) (*CallResult, er
 	if r.Timeout <= 0 {
 		r.Timeout = DefaultCallTimeout
 	}
-	res := &CallResult{}
+	res := &fleet.CallResult{}
 	if r.RequestID == "" {
 		// Every failover attempt carries the same request id, so that a
 		// provider can tell a retry of work another node may have done
@@ -274,7 +274,7 @@ func (c *Client) CallAnyOne(ctx context.Context, r CallRequest) (*CallResult, er
 
 // requestOne sends one request on subject and waits for the first reply. A
 // nil reply without error means nobody answered.
-func (c *Client) requestOne(ctx context.Context, subject string, r CallRequest, data json.RawMessage) (*fleet.Reply, error) {
+func (c *Client) requestOne(ctx context.Context, subject string, r fleet.CallRequest, data json.RawMessage) (*fleet.Reply, error) {
 	_, b, err := c.newRequest(r.RequestID, r.Agent, r.Action, data, nil, r.NoOp, r.Timeout)
 	if err != nil {
 		return nil, err

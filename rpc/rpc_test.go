@@ -212,7 +212,7 @@ func TestCallAndMissingNode(t *testing.T) {
 	c, _ := newClient(t, s)
 	ctx := context.Background()
 	targets := []string{"web1", "web2", "web3", "web4"}
-	res, err := c.Call(ctx, rpc.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "hi", "times": 2}, Targets: targets})
+	res, err := c.Call(ctx, fleet.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "hi", "times": 2}, Targets: targets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestCallAndMissingNode(t *testing.T) {
 			var missing []string
 			replies := 0
 			for i := 0; i < len(order); i += batch {
-				res, err = c.Call(ctx, rpc.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "x"}, Targets: order[i:min(i+batch, len(order))], Timeout: 2 * time.Second})
+				res, err = c.Call(ctx, fleet.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "x"}, Targets: order[i:min(i+batch, len(order))], Timeout: 2 * time.Second})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -380,7 +380,7 @@ func TestAnyOneFailover(t *testing.T) {
 	s, nodes := startTestFleet(t)
 	c, _ := newClient(t, s)
 	nodes["web1"].stop()
-	res, err := c.CallAnyOne(context.Background(), rpc.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "a"}, Targets: []string{"web1", "web2", "web3"}, Timeout: 2 * time.Second})
+	res, err := c.CallAnyOne(context.Background(), fleet.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "a"}, Targets: []string{"web1", "web2", "web3"}, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +391,7 @@ func TestAnyOneFailover(t *testing.T) {
 		t.Errorf("missing %v", res.Missing)
 	}
 	// Queue group: one node answers.
-	res, err = c.CallAnyOne(context.Background(), rpc.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "a"}})
+	res, err = c.CallAnyOne(context.Background(), fleet.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{"text": "a"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,12 +409,12 @@ func TestClientSideValidation(t *testing.T) {
 		}
 		return nil
 	})
-	_, err := c.Call(context.Background(), rpc.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{}, Targets: []string{"x"}})
+	_, err := c.Call(context.Background(), fleet.CallRequest{Agent: "echo", Action: "say", Input: map[string]any{}, Targets: []string{"x"}})
 	var de *ddl.Error
 	if !errors.As(err, &de) || !de.Missing {
 		t.Fatalf("want missing-input error before sending, got %v", err)
 	}
-	_, err = c.Call(context.Background(), rpc.CallRequest{Agent: "echo", Action: "shout", Targets: []string{"x"}})
+	_, err = c.Call(context.Background(), fleet.CallRequest{Agent: "echo", Action: "shout", Targets: []string{"x"}})
 	var se *fleet.StatusError
 	if !errors.As(err, &se) || se.Status != fleet.StatusUnknownAction {
 		t.Fatalf("want unknown action, got %v", err)

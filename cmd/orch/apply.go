@@ -116,7 +116,7 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 		}
 	}()
 
-	fleet := engine.NewFleet(cl, rpc.DiscoverOptions{Method: rf.cf.discovery, Timeout: rf.cf.dtimeout})
+	fleet := rpc.NewFleet(cl, rpc.DiscoverOptions{Method: rf.cf.discovery, Timeout: rf.cf.dtimeout})
 	opts := engine.Options{
 		Parallelism: rf.parallelism, FailFast: rf.failFast, NoOp: noop, DefaultTimeout: rf.cf.timeout,
 		Events: out.event, Stop: stop,

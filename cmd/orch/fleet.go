@@ -12,7 +12,6 @@ import (
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/providers/builtin"
-	"github.com/orch-fleet/orch/rpc"
 )
 
 // runPing is `orch ping`: every discovered node answers an rpcutil ping.
@@ -97,7 +96,7 @@ func fetchSchema(ctx context.Context, e *env, cf *clientFlags, agent string) (*d
 		fmt.Fprintf(e.stderr, "orch rpc: agent %q is not built in and no node serves it\n", agent)
 		return nil, false
 	}
-	res, err := cl.CallAnyOne(ctx, rpc.CallRequest{Agent: "rpcutil", Action: "agents", Targets: identities(nodes), Timeout: cf.timeout})
+	res, err := cl.CallAnyOne(ctx, fleet.CallRequest{Agent: "rpcutil", Action: "agents", Targets: identities(nodes), Timeout: cf.timeout})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "orch rpc: %v\n", err)
 		return nil, false

@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/internal/fleettest"
 	"github.com/orch-fleet/orch/internal/providertest"
 	"github.com/orch-fleet/orch/providers"
@@ -281,8 +282,8 @@ func notifiers(t *testing.T, recs map[string]*receiver) (*rpc.Client, *fleettest
 	return f.Client(t), f
 }
 
-func notify(cl *rpc.Client, timeout time.Duration) (*rpc.CallResult, error) {
-	return cl.CallAnyOne(context.Background(), rpc.CallRequest{Agent: "angelia", Action: "notify", Targets: []string{"notify1", "notify2"}, Timeout: timeout,
+func notify(cl *rpc.Client, timeout time.Duration) (*fleet.CallResult, error) {
+	return cl.CallAnyOne(context.Background(), fleet.CallRequest{Agent: "angelia", Action: "notify", Targets: []string{"notify1", "notify2"}, Timeout: timeout,
 		Input: map[string]any{"recipient": "oncall", "subject": "s", "message": "m"}})
 }
 

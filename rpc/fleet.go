@@ -1,0 +1,30 @@
+package rpc
+
+import (
+	"context"
+
+	"github.com/orch-fleet/orch/fleet"
+)
+
+// Fleet is a client bound to a way of discovering: what the engine (its
+// Fleet interface) and the call executor (its Caller) need of the bus.
+type Fleet struct {
+	*Client
+	Discovery DiscoverOptions
+}
+
+// NewFleet returns the fleet behind c, discovering with o.
+func NewFleet(c *Client, o DiscoverOptions) *Fleet { return &Fleet{Client: c, Discovery: o} }
+
+// Discover returns the identities the filter selects, sorted.
+func (f *Fleet) Discover(ctx context.Context, filter fleet.Filter) ([]string, error) {
+	nodes, err := f.Client.Discover(ctx, filter, f.Discovery)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.Identity
+	}
+	return ids, nil
+}
