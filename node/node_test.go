@@ -43,12 +43,18 @@ func writeFile(t *testing.T, path, content string) string {
 // startNode runs a node daemon in-process from a config text.
 func startNode(t *testing.T, config string) (cancel func()) {
 	t.Helper()
+	return startNodeWith(t, config, node.Options{Version: "test"})
+}
+
+// startNodeWith runs a node daemon in-process from a config text and options.
+func startNodeWith(t *testing.T, config string, o node.Options) (cancel func()) {
+	t.Helper()
 	path := writeFile(t, filepath.Join(t.TempDir(), "node.hcl"), config)
 	cfg, diags := node.LoadConfig(path)
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	n, diags := node.New(cfg, node.Options{Version: "test"})
+	n, diags := node.New(cfg, o)
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}

@@ -1,7 +1,7 @@
 // Package providers holds what node-side providers share. Each provider is a
 // package below this one (rpcutil, haproxy, appmgr, nrpe, angelia) that makes
-// resources true on a node and declares its actions' schema; the node daemon
-// hosts them.
+// resources true on a node and declares its actions, each schema entry beside
+// its typed handler (package action); the node daemon hosts them.
 package providers
 
 import (
@@ -47,6 +47,19 @@ type Spec struct {
 	// config and builds the handler. Errors are HCL diagnostics naming the
 	// config file position.
 	New func(body hcl.Body, env Env) (rpc.Handler, hcl.Diagnostics)
+	// Actions returns the provider's action table (an action.Table) without
+	// any node config, so that tests can check that every schema action has a
+	// handler and the other way round. Nil for a provider that does not
+	// dispatch through package action.
+	Actions func() ActionTable
+}
+
+// ActionTable is what Spec shows of a provider's action.Table: the schema
+// it declares, the actions it has handlers for, and their consistency.
+type ActionTable interface {
+	Schema() *ddl.Agent
+	Handled() []string
+	Check() error
 }
 
 // Decode decodes a provider block into cfg (a gohcl-tagged struct); a nil

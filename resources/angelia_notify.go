@@ -19,7 +19,9 @@ func angeliaNotify() *Type {
 			{Name: "recipient", Type: cty.String, Required: true, Description: "a recipient declared in the notifier nodes' config"},
 			{Name: "subject", Type: cty.String, Required: true},
 			{Name: "message", Type: cty.String, Required: true},
-			{Name: "priority", Type: cty.String, Default: cty.StringVal("normal"), Description: "low, normal, high or critical"},
+			// No Default: the angelia schema declares it, and schema
+			// validation fills it in when the argument is unset.
+			{Name: "priority", Type: cty.String, Description: "low, normal, high or critical; unset, the angelia schema's default"},
 		},
 		Request: func(a map[string]any) (Request, error) {
 			in := map[string]any{}

@@ -51,7 +51,11 @@ func haproxyEnable() *Type {
 
 func haproxyDrain() *Type {
 	t := haproxyType("haproxy_drain", "drain", "Drain servers of an HAProxy backend; optionally wait until their sessions end.",
-		Arg{Name: "wait", Type: cty.Bool, Default: cty.False, Description: "wait until the drained servers have no sessions"},
+		// wait has no Default: unset, the haproxy schema's default applies.
+		Arg{Name: "wait", Type: cty.Bool, Description: "wait until the drained servers have no sessions"},
+		// wait_timeout restates the haproxy schema's default because
+		// CallTimeout needs it on the client side, where the node-side
+		// schema is not linked; TestDefaultsAgreeWithSchemas pins the two.
 		Arg{Name: "wait_timeout", Type: cty.Number, Default: cty.NumberIntVal(60), Description: "seconds to wait for sessions to reach 0"},
 	)
 	// Waiting for sessions to end takes up to wait_timeout on the node.

@@ -24,8 +24,9 @@ func nrpeCheck() *Type {
 		CallTimeout: func(map[string]any) time.Duration { return 90 * time.Second },
 		Args: []Arg{
 			{Name: "command", Type: cty.String, Required: true, Description: "the check command defined on the nodes, e.g. check_load"},
-			{Name: "ok_codes", Type: cty.List(cty.Number), Default: cty.ListVal([]cty.Value{cty.NumberIntVal(0)}),
-				Description: "exit codes that count as success: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"},
+			// No Default: NagiosCheck's (only 0, OK) is the one source.
+			{Name: "ok_codes", Type: cty.List(cty.Number),
+				Description: "exit codes that count as success: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; unset, only 0"},
 		},
 		Request: func(args map[string]any) (Request, error) {
 			cmd, _ := args["command"].(string)
@@ -35,13 +36,11 @@ func nrpeCheck() *Type {
 			return Request{Agent: "nrpe", Action: "run", Input: map[string]any{"command": cmd}}, nil
 		},
 		Check: func(args map[string]any, reply *fleet.Reply) error {
-			ok := []int{0}
-			if l, isList := args["ok_codes"].([]any); isList {
-				ok = ok[:0]
-				for _, v := range l {
-					if f, isNum := v.(float64); isNum {
-						ok = append(ok, int(f))
-					}
+			var ok []int
+			l, _ := args["ok_codes"].([]any)
+			for _, v := range l {
+				if f, isNum := v.(float64); isNum {
+					ok = append(ok, int(f))
 				}
 			}
 			return NagiosCheck(reply, ok...)

@@ -55,7 +55,9 @@ type Result struct {
 
 // Handler serves one agent on a node. Handle must return when ctx is done; an
 // error of type *fleet.StatusError sets the reply's status, any other error becomes
-// fleet.StatusAborted with the error's text.
+// fleet.StatusAborted with the error's text. A panic in Handle is recovered by
+// the Server: the request is answered with fleet.StatusInternalError and
+// audited, and the node keeps serving.
 type Handler interface {
 	Schema() *ddl.Agent
 	Handle(ctx context.Context, c *Call) (*Result, error)

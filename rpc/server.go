@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -181,6 +183,15 @@ func (s *Server) dispatch(m *nats.Msg, kind msgKind) {
 	s.sem <- struct{}{}
 	go func() {
 		defer func() { <-s.sem; s.wg.Done() }()
+		// handle recovers from provider panics itself and answers them; this
+		// is the backstop for a panic anywhere else on the request's path
+		// (the node's Info, Authorize or Audit), which would otherwise end
+		// the whole agent. Such a request gets no reply.
+		defer func() {
+			if r := recover(); r != nil {
+				s.o.Logger.Error("request handling panicked", "subject", m.Subject, "panic", r, "stack", string(debug.Stack()))
+			}
+		}()
 		s.handle(m, kind)
 	}()
 }
@@ -240,11 +251,39 @@ func (s *Server) handle(m *nats.Msg, kind msgKind) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), req.Time.Add(req.TTL))
 	defer cancel()
-	res, err := h.Handle(ctx, &Call{
+	res, err := s.call(ctx, h, &Call{
 		RequestID: req.ID, Agent: req.Agent, Action: req.Action, Input: input,
 		CallerKey: req.SenderKey, CallerName: req.SenderName, NoOp: req.NoOp,
 	})
 	s.finish(m, &req, start, res, err)
+}
+
+// call runs the provider's handler. A panic in it answers the request with
+// fleet.StatusInternalError naming the agent and action; the stack goes to
+// the node's log, not into the reply, and the node keeps serving.
+func (s *Server) call(ctx context.Context, h Handler, c *Call) (res *Result, err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		s.o.Logger.Error("provider panicked", "agent", c.Agent, "action", c.Action, "request", c.RequestID,
+			"panic", r, "stack", string(debug.Stack()))
+		res, err = nil, fleet.Errorf(fleet.StatusInternalError,
+			"%s.%s failed with an internal error (a bug in the provider: %s); the node's log has the details",
+			c.Agent, c.Action, panicText(r))
+	}()
+	return h.Handle(ctx, c)
+}
+
+// panicText is a panic value as a short single line for a reply message.
+func panicText(r any) string {
+	const limit = 200
+	t := strings.Join(strings.Fields(fmt.Sprint(r)), " ")
+	if len(t) > limit {
+		t = t[:limit] + "…"
+	}
+	return t
 }
 
 // check verifies version, collective, signature, time and replay, then asks

@@ -33,36 +33,50 @@ import (
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/providers"
+	"github.com/orch-fleet/orch/providers/action"
 	"github.com/orch-fleet/orch/rpc"
 )
 
 // Spec returns the provider's spec for the node daemon.
 func Spec() providers.Spec {
-	return providers.Spec{Name: "angelia", Schema: Schema, New: New}
+	return providers.Spec{Name: "angelia", Schema: Schema, New: New,
+		Actions: func() providers.ActionTable { return actions() }}
 }
 
 // Schema returns the angelia agent's actions.
-func Schema() *ddl.Agent {
-	return &ddl.Agent{
+func Schema() *ddl.Agent { return actions().Schema() }
+
+// actions declares the angelia agent: each action's schema beside its
+// handler.
+func actions() *action.Table[*Handler] {
+	return action.NewTable(ddl.Agent{
 		Name:        "angelia",
 		Description: "Deliver notifications to people: webhook, e-mail, JSON-lines file.",
 		Version:     "1.0.0",
-		Actions: []*ddl.Action{
-			{Name: "notify", Mutates: true, Description: "Deliver a notification to a recipient's channels, once per request id.",
-				Inputs: []ddl.Input{
-					{Name: "recipient", Type: ddl.String, Required: true, Pattern: `^[A-Za-z0-9_.@-]+$`, MaxLength: 128, Description: "a recipient declared in the node config"},
-					{Name: "subject", Type: ddl.String, Required: true, MaxLength: 256},
-					{Name: "message", Type: ddl.String, Required: true, MaxLength: 16384},
-					{Name: "priority", Type: ddl.String, Default: "normal", Enum: []string{"low", "normal", "high", "critical"}},
-				},
-				Outputs: []ddl.Output{
-					{Name: "recipient", Type: ddl.String},
-					{Name: "channels", Type: ddl.List, Description: "the channels delivered to"},
-					{Name: "delivered_by", Type: ddl.String, Description: "the node that delivered it"},
-					{Name: "duplicate", Type: ddl.Boolean, Description: "true when another node had already delivered this request"},
-				}},
-		},
-	}
+	},
+		action.New(&ddl.Action{Name: "notify", Mutates: true, Description: "Deliver a notification to a recipient's channels, once per request id.",
+			Inputs: []ddl.Input{
+				{Name: "recipient", Type: ddl.String, Required: true, Pattern: `^[A-Za-z0-9_.@-]+$`, MaxLength: 128, Description: "a recipient declared in the node config"},
+				{Name: "subject", Type: ddl.String, Required: true, MaxLength: 256},
+				{Name: "message", Type: ddl.String, Required: true, MaxLength: 16384},
+				{Name: "priority", Type: ddl.String, Default: "normal", Enum: []string{"low", "normal", "high", "critical"}},
+			},
+			Outputs: []ddl.Output{
+				{Name: "recipient", Type: ddl.String},
+				{Name: "channels", Type: ddl.List, Description: "the channels delivered to"},
+				{Name: "delivered_by", Type: ddl.String, Description: "the node that delivered it"},
+				{Name: "duplicate", Type: ddl.Boolean, Description: "true when another node had already delivered this request"},
+			}},
+			(*Handler).notify),
+	)
+}
+
+// notifyInput is the input of notify.
+type notifyInput struct {
+	Recipient string `json:"recipient"`
+	Subject   string `json:"subject"`
+	Message   string `json:"message"`
+	Priority  string `json:"priority"`
 }
 
 type webhookConfig struct {
@@ -129,7 +143,7 @@ func New(body hcl.Body, env providers.Env) (rpc.Handler, hcl.Diagnostics) {
 	fail := func(format string, args ...any) (rpc.Handler, hcl.Diagnostics) {
 		return nil, providers.Invalid(body, "Invalid angelia config", format, args...)
 	}
-	h := &Handler{env: env, recipients: map[string][]channel{}, ttl: 24 * time.Hour}
+	h := &Handler{env: env, actions: actions(), recipients: map[string][]channel{}, ttl: 24 * time.Hour}
 	if c.DedupTTL != "" {
 		d, err := time.ParseDuration(c.DedupTTL)
 		if err != nil || d <= 0 {
@@ -206,6 +220,7 @@ func New(body hcl.Body, env providers.Env) (rpc.Handler, hcl.Diagnostics) {
 // Handler serves the angelia agent.
 type Handler struct {
 	env        providers.Env
+	actions    *action.Table[*Handler]
 	recipients map[string][]channel
 	ttl        time.Duration
 
@@ -214,7 +229,12 @@ type Handler struct {
 }
 
 // Schema returns the agent's schema.
-func (h *Handler) Schema() *ddl.Agent { return Schema() }
+func (h *Handler) Schema() *ddl.Agent { return h.actions.Schema() }
+
+// Handle runs an action.
+func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) {
+	return h.actions.Handle(ctx, h, c)
+}
 
 // claim is the value kept per request id.
 type claim struct {
@@ -227,17 +247,11 @@ type claim struct {
 // before this node takes over (that node died mid-way).
 const staleClaim = 30 * time.Second
 
-// Handle runs an action.
-func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) {
-	if c.Action != "notify" {
-		return nil, fleet.Errorf(fleet.StatusUnknownAction, "angelia has no action %q", c.Action)
-	}
+// notify delivers a notification once per request id.
+func (h *Handler) notify(ctx context.Context, c *rpc.Call, in *notifyInput) (*rpc.Result, error) {
 	n := &Notification{
-		Recipient: c.Input["recipient"].(string), Subject: c.Input["subject"].(string), Message: c.Input["message"].(string),
-		Priority: "normal", Node: h.env.Identity, RequestID: c.RequestID, Caller: c.CallerName, Time: time.Now().UTC(),
-	}
-	if p, ok := c.Input["priority"].(string); ok && p != "" {
-		n.Priority = p
+		Recipient: in.Recipient, Subject: in.Subject, Message: in.Message, Priority: in.Priority,
+		Node: h.env.Identity, RequestID: c.RequestID, Caller: c.CallerName, Time: time.Now().UTC(),
 	}
 	chans, ok := h.recipients[n.Recipient]
 	if !ok {

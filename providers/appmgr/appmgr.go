@@ -36,12 +36,14 @@ import (
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/providers"
+	"github.com/orch-fleet/orch/providers/action"
 	"github.com/orch-fleet/orch/rpc"
 )
 
 // Spec returns the provider's spec for the node daemon.
 func Spec() providers.Spec {
-	return providers.Spec{Name: "appmgr", Schema: Schema, New: New}
+	return providers.Spec{Name: "appmgr", Schema: Schema, New: New,
+		Actions: func() providers.ActionTable { return actions() }}
 }
 
 const (
@@ -55,7 +57,11 @@ const (
 var refRE = regexp.MustCompile(refPattern)
 
 // Schema returns the appmgr agent's actions.
-func Schema() *ddl.Agent {
+func Schema() *ddl.Agent { return actions().Schema() }
+
+// actions declares the appmgr agent: each action's schema beside its
+// handler.
+func actions() *action.Table[*Handler] {
 	app := ddl.Input{Name: "app", Type: ddl.String, Required: true, Pattern: appPattern, MaxLength: 64, Description: "the application, as declared in the node config"}
 	release := []ddl.Output{
 		{Name: "app", Type: ddl.String},
@@ -64,24 +70,37 @@ func Schema() *ddl.Agent {
 		{Name: "previous_commit", Type: ddl.String, Description: "the commit current before"},
 		{Name: "release_dir", Type: ddl.String},
 	}
-	return &ddl.Agent{
+	return action.NewTable(ddl.Agent{
 		Name:        "appmgr",
 		Description: "Deploy application revisions from git: atomic releases, restart, health check, rollback.",
 		Version:     "1.0.0",
-		Actions: []*ddl.Action{
-			{Name: "deploy", Mutates: true, Description: "Deploy a revision: fetch, export to releases/<commit>, switch current, restart, check health; roll back on failure.",
-				Inputs:  []ddl.Input{app, {Name: "revision", Type: ddl.String, Required: true, Pattern: refPattern, MaxLength: 200, Description: "branch, tag or commit"}},
-				Outputs: release},
-			{Name: "rollback", Mutates: true, Description: "Switch current back to the previous release, restart and check health.",
-				Inputs: []ddl.Input{app}, Outputs: release},
-			{Name: "status", Description: "The current and previous release and the releases kept.",
-				Inputs: []ddl.Input{app},
-				Outputs: []ddl.Output{
-					{Name: "app", Type: ddl.String}, {Name: "commit", Type: ddl.String}, {Name: "revision", Type: ddl.String},
-					{Name: "previous_commit", Type: ddl.String}, {Name: "releases", Type: ddl.List, Description: "commits of the releases kept, newest first"},
-				}},
-		},
-	}
+	},
+		action.New(&ddl.Action{Name: "deploy", Mutates: true, Description: "Deploy a revision: fetch, export to releases/<commit>, switch current, restart, check health; roll back on failure.",
+			Inputs:  []ddl.Input{app, {Name: "revision", Type: ddl.String, Required: true, Pattern: refPattern, MaxLength: 200, Description: "branch, tag or commit"}},
+			Outputs: release},
+			(*Handler).deploy),
+		action.New(&ddl.Action{Name: "rollback", Mutates: true, Description: "Switch current back to the previous release, restart and check health.",
+			Inputs: []ddl.Input{app}, Outputs: release},
+			(*Handler).rollback),
+		action.New(&ddl.Action{Name: "status", Description: "The current and previous release and the releases kept.",
+			Inputs: []ddl.Input{app},
+			Outputs: []ddl.Output{
+				{Name: "app", Type: ddl.String}, {Name: "commit", Type: ddl.String}, {Name: "revision", Type: ddl.String},
+				{Name: "previous_commit", Type: ddl.String}, {Name: "releases", Type: ddl.List, Description: "commits of the releases kept, newest first"},
+			}},
+			(*Handler).status),
+	)
+}
+
+// appInput is the input of rollback and status.
+type appInput struct {
+	App string `json:"app"`
+}
+
+// deployInput is the input of deploy.
+type deployInput struct {
+	App      string `json:"app"`
+	Revision string `json:"revision"`
 }
 
 // appConfig is one `app "NAME" { ... }` block.
@@ -117,7 +136,7 @@ func New(body hcl.Body, env providers.Env) (rpc.Handler, hcl.Diagnostics) {
 	fail := func(format string, args ...any) (rpc.Handler, hcl.Diagnostics) {
 		return nil, providers.Invalid(body, "Invalid appmgr app", format, args...)
 	}
-	h := &Handler{apps: map[string]*app{}}
+	h := &Handler{actions: actions(), apps: map[string]*app{}}
 	for _, ac := range c.Apps {
 		a := &app{appConfig: ac, healthTimeout: 30 * time.Second, cmdTimeout: 5 * time.Minute}
 		if !regexp.MustCompile(appPattern).MatchString(ac.Name) {
@@ -158,32 +177,53 @@ func New(body hcl.Body, env providers.Env) (rpc.Handler, hcl.Diagnostics) {
 
 // Handler serves the appmgr agent.
 type Handler struct {
-	apps map[string]*app
+	actions *action.Table[*Handler]
+	apps    map[string]*app
 }
 
 // Schema returns the agent's schema.
-func (h *Handler) Schema() *ddl.Agent { return Schema() }
+func (h *Handler) Schema() *ddl.Agent { return h.actions.Schema() }
 
 // Handle runs an action.
 func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) {
-	name, _ := c.Input["app"].(string)
+	return h.actions.Handle(ctx, h, c)
+}
+
+// app returns the configured app named name.
+func (h *Handler) app(name string) (*app, error) {
 	a, ok := h.apps[name]
 	if !ok {
 		return nil, fleet.Errorf(fleet.StatusInvalidInput, "no app %q is configured on this node (apps: %s)", name, strings.Join(slices.Sorted(maps.Keys(h.apps)), ", "))
 	}
-	switch c.Action {
-	case "status":
-		return a.status()
-	case "deploy":
-		rev, _ := c.Input["revision"].(string)
-		if !refRE.MatchString(rev) || strings.Contains(rev, "..") || strings.HasSuffix(rev, ".lock") || strings.HasSuffix(rev, "/") {
-			return nil, fleet.Errorf(fleet.StatusInvalidInput, "revision %q is not a valid branch, tag or commit name", rev)
-		}
-		return a.locked(ctx, func() (*rpc.Result, error) { return a.deploy(ctx, rev, c.NoOp) })
-	case "rollback":
-		return a.locked(ctx, func() (*rpc.Result, error) { return a.rollback(ctx, c.NoOp) })
+	return a, nil
+}
+
+func (h *Handler) status(_ context.Context, _ *rpc.Call, in *appInput) (*rpc.Result, error) {
+	a, err := h.app(in.App)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fleet.Errorf(fleet.StatusUnknownAction, "appmgr has no action %q", c.Action)
+	return a.status()
+}
+
+func (h *Handler) deploy(ctx context.Context, c *rpc.Call, in *deployInput) (*rpc.Result, error) {
+	a, err := h.app(in.App)
+	if err != nil {
+		return nil, err
+	}
+	rev := in.Revision
+	if !refRE.MatchString(rev) || strings.Contains(rev, "..") || strings.HasSuffix(rev, ".lock") || strings.HasSuffix(rev, "/") {
+		return nil, fleet.Errorf(fleet.StatusInvalidInput, "revision %q is not a valid branch, tag or commit name", rev)
+	}
+	return a.locked(ctx, func() (*rpc.Result, error) { return a.deploy(ctx, rev, c.NoOp) })
+}
+
+func (h *Handler) rollback(ctx context.Context, c *rpc.Call, in *appInput) (*rpc.Result, error) {
+	a, err := h.app(in.App)
+	if err != nil {
+		return nil, err
+	}
+	return a.locked(ctx, func() (*rpc.Result, error) { return a.rollback(ctx, c.NoOp) })
 }
 
 // locked runs fn holding the app's deploy lock (an flock on ROOT/.lock, so

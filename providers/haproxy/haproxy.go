@@ -25,12 +25,14 @@ import (
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/providers"
+	"github.com/orch-fleet/orch/providers/action"
 	"github.com/orch-fleet/orch/rpc"
 )
 
 // Spec returns the provider's spec for the node daemon.
 func Spec() providers.Spec {
-	return providers.Spec{Name: "haproxy", Schema: Schema, New: New}
+	return providers.Spec{Name: "haproxy", Schema: Schema, New: New,
+		Actions: func() providers.ActionTable { return actions() }}
 }
 
 const namePattern = `^[A-Za-z0-9_.:-]+$`
@@ -38,7 +40,11 @@ const namePattern = `^[A-Za-z0-9_.:-]+$`
 func f(v float64) *float64 { return &v }
 
 // Schema returns the haproxy agent's actions.
-func Schema() *ddl.Agent {
+func Schema() *ddl.Agent { return actions().Schema() }
+
+// actions declares the haproxy agent: each action's schema beside its
+// handler.
+func actions() *action.Table[*Handler] {
 	backend := ddl.Input{Name: "backend", Type: ddl.String, Required: true, Pattern: namePattern, MaxLength: 128, Description: "the HAProxy backend, e.g. web"}
 	servers := ddl.Input{Name: "servers", Type: ddl.List, Required: true, Pattern: namePattern, MaxLength: 1000,
 		Description: "node identities (or server names) to act on; mapped to server names by the node config"}
@@ -48,25 +54,47 @@ func Schema() *ddl.Agent {
 		{Name: "unchanged", Type: ddl.List, Description: "servers already in that state"},
 		{Name: "servers", Type: ddl.Map, Description: "server -> state after the action (status, check_status, sessions)"},
 	}
-	return &ddl.Agent{
+	return action.NewTable(ddl.Agent{
 		Name:        "haproxy",
 		Description: "Take servers in and out of an HAProxy load balancer through its runtime API.",
 		Version:     "1.0.0",
-		Actions: []*ddl.Action{
-			{Name: "disable", Mutates: true, Description: "Put servers in maintenance (set server B/S state maint): no new or existing traffic.",
-				Inputs: []ddl.Input{backend, servers}, Outputs: changeOut},
-			{Name: "enable", Mutates: true, Description: "Put servers back in service (set server B/S state ready).",
-				Inputs: []ddl.Input{backend, servers}, Outputs: changeOut},
-			{Name: "drain", Mutates: true, Description: "Drain servers (set server B/S state drain): no new sessions; optionally wait until their sessions reach 0.",
-				Inputs: []ddl.Input{backend, servers,
-					{Name: "wait", Type: ddl.Boolean, Default: false, Description: "wait until the drained servers have no sessions"},
-					{Name: "wait_timeout", Type: ddl.Number, Default: 60.0, Min: f(0), Max: f(3600), Description: "seconds to wait for sessions to reach 0"}},
-				Outputs: changeOut},
-			{Name: "status", Description: "The state of a backend's servers (show stat).",
-				Inputs:  []ddl.Input{{Name: "backend", Type: ddl.String, Pattern: namePattern, MaxLength: 128, Description: "only this backend (default: all)"}},
-				Outputs: []ddl.Output{{Name: "backends", Type: ddl.Map, Description: "backend -> server -> status, check_status, sessions, weight"}}},
-		},
-	}
+	},
+		action.New(&ddl.Action{Name: "disable", Mutates: true, Description: "Put servers in maintenance (set server B/S state maint): no new or existing traffic.",
+			Inputs: []ddl.Input{backend, servers}, Outputs: changeOut},
+			(*Handler).disable),
+		action.New(&ddl.Action{Name: "enable", Mutates: true, Description: "Put servers back in service (set server B/S state ready).",
+			Inputs: []ddl.Input{backend, servers}, Outputs: changeOut},
+			(*Handler).enable),
+		action.New(&ddl.Action{Name: "drain", Mutates: true, Description: "Drain servers (set server B/S state drain): no new sessions; optionally wait until their sessions reach 0.",
+			Inputs: []ddl.Input{backend, servers,
+				{Name: "wait", Type: ddl.Boolean, Default: false, Description: "wait until the drained servers have no sessions"},
+				{Name: "wait_timeout", Type: ddl.Number, Default: 60.0, Min: f(0), Max: f(3600), Description: "seconds to wait for sessions to reach 0"}},
+			Outputs: changeOut},
+			(*Handler).drain),
+		action.New(&ddl.Action{Name: "status", Description: "The state of a backend's servers (show stat).",
+			Inputs:  []ddl.Input{{Name: "backend", Type: ddl.String, Pattern: namePattern, MaxLength: 128, Description: "only this backend (default: all)"}},
+			Outputs: []ddl.Output{{Name: "backends", Type: ddl.Map, Description: "backend -> server -> status, check_status, sessions, weight"}}},
+			(*Handler).status),
+	)
+}
+
+// changeInput is the input of disable and enable.
+type changeInput struct {
+	Backend string   `json:"backend"`
+	Servers []string `json:"servers"`
+}
+
+// drainInput is the input of drain.
+type drainInput struct {
+	Backend     string   `json:"backend"`
+	Servers     []string `json:"servers"`
+	Wait        bool     `json:"wait"`
+	WaitTimeout float64  `json:"wait_timeout"` // seconds
+}
+
+// statusInput is the input of status.
+type statusInput struct {
+	Backend string `json:"backend"` // "" for every backend
 }
 
 // config is the `provider "haproxy" { ... }` block.
@@ -89,7 +117,7 @@ func New(body hcl.Body, env providers.Env) (rpc.Handler, hcl.Diagnostics) {
 	if diags := providers.Decode(body, &c); diags.HasErrors() {
 		return nil, diags
 	}
-	h := &Handler{socket: c.Socket, names: c.Servers, timeout: 5 * time.Second}
+	h := &Handler{actions: actions(), socket: c.Socket, names: c.Servers, timeout: 5 * time.Second}
 	if c.Timeout != "" {
 		d, err := time.ParseDuration(c.Timeout)
 		if err != nil || d <= 0 {
@@ -102,6 +130,7 @@ func New(body hcl.Body, env providers.Env) (rpc.Handler, hcl.Diagnostics) {
 
 // Handler serves the haproxy agent.
 type Handler struct {
+	actions *action.Table[*Handler]
 	socket  string
 	names   map[string]string
 	timeout time.Duration
@@ -109,7 +138,7 @@ type Handler struct {
 }
 
 // Schema returns the agent's schema.
-func (h *Handler) Schema() *ddl.Agent { return Schema() }
+func (h *Handler) Schema() *ddl.Agent { return h.actions.Schema() }
 
 // Server is one server's state from show stat.
 type Server struct {
@@ -121,46 +150,50 @@ type Server struct {
 
 // Handle runs an action.
 func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) {
-	switch c.Action {
-	case "status":
-		be, _ := c.Input["backend"].(string)
-		st, err := h.Stat(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if be != "" {
-			if _, ok := st[be]; !ok {
-				return nil, fleet.Errorf(fleet.StatusInvalidInput, "HAProxy has no backend %q (backends: %s)", be, strings.Join(slices.Sorted(maps.Keys(st)), ", "))
-			}
-			st = map[string]map[string]Server{be: st[be]}
-		}
-		return &rpc.Result{Data: map[string]any{"backends": st}}, nil
-	case "disable":
-		return h.change(ctx, c, "maint", func(s Server) bool { return strings.HasPrefix(s.Status, "MAINT") })
-	case "enable":
-		return h.change(ctx, c, "ready", func(s Server) bool {
-			return !strings.HasPrefix(s.Status, "MAINT") && !strings.HasPrefix(s.Status, "DRAIN")
-		})
-	case "drain":
-		return h.change(ctx, c, "drain", func(s Server) bool { return strings.HasPrefix(s.Status, "DRAIN") })
-	}
-	return nil, fleet.Errorf(fleet.StatusUnknownAction, "haproxy has no action %q", c.Action)
+	return h.actions.Handle(ctx, h, c)
 }
 
-// change sets the servers' state unless done(state) says they are there.
-func (h *Handler) change(ctx context.Context, c *rpc.Call, state string, done func(Server) bool) (*rpc.Result, error) {
+func (h *Handler) status(ctx context.Context, _ *rpc.Call, in *statusInput) (*rpc.Result, error) {
+	st, err := h.Stat(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if in.Backend != "" {
+		if _, ok := st[in.Backend]; !ok {
+			return nil, fleet.Errorf(fleet.StatusInvalidInput, "HAProxy has no backend %q (backends: %s)", in.Backend, strings.Join(slices.Sorted(maps.Keys(st)), ", "))
+		}
+		st = map[string]map[string]Server{in.Backend: st[in.Backend]}
+	}
+	return &rpc.Result{Data: map[string]any{"backends": st}}, nil
+}
+
+func (h *Handler) disable(ctx context.Context, c *rpc.Call, in *changeInput) (*rpc.Result, error) {
+	return h.change(ctx, c.NoOp, in, "maint", func(s Server) bool { return strings.HasPrefix(s.Status, "MAINT") }, nil)
+}
+
+func (h *Handler) enable(ctx context.Context, c *rpc.Call, in *changeInput) (*rpc.Result, error) {
+	return h.change(ctx, c.NoOp, in, "ready", func(s Server) bool {
+		return !strings.HasPrefix(s.Status, "MAINT") && !strings.HasPrefix(s.Status, "DRAIN")
+	}, nil)
+}
+
+func (h *Handler) drain(ctx context.Context, c *rpc.Call, in *drainInput) (*rpc.Result, error) {
+	var wait func(names []string) error
+	if in.Wait && !c.NoOp {
+		wait = func(names []string) error {
+			return h.waitDrained(ctx, in.Backend, names, time.Duration(in.WaitTimeout*float64(time.Second)))
+		}
+	}
+	return h.change(ctx, c.NoOp, &changeInput{Backend: in.Backend, Servers: in.Servers}, "drain",
+		func(s Server) bool { return strings.HasPrefix(s.Status, "DRAIN") }, wait)
+}
+
+// change sets the servers' state unless done(state) says they are there,
+// then, unless nil, calls wait with the servers' names.
+func (h *Handler) change(ctx context.Context, noop bool, in *changeInput, state string, done func(Server) bool, wait func([]string) error) (*rpc.Result, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	be := c.Input["backend"].(string)
-	var names []string
-	for _, v := range c.Input["servers"].([]any) {
-		id := v.(string)
-		name := id
-		if m, ok := h.names[id]; ok {
-			name = m
-		}
-		names = append(names, name)
-	}
+	be, names := in.Backend, h.serverNames(in.Servers)
 	st, err := h.Stat(ctx)
 	if err != nil {
 		return nil, err
@@ -185,38 +218,60 @@ func (h *Handler) change(ctx context.Context, c *rpc.Call, state string, done fu
 			continue
 		}
 		changed = append(changed, n)
-		if c.NoOp {
+		if noop {
 			continue
 		}
-		out, err := h.Command(ctx, fmt.Sprintf("set server %s/%s state %s", be, n, state))
-		if err != nil {
+		if err := h.setState(ctx, be, n, state); err != nil {
 			return nil, err
 		}
-		if out = strings.TrimSpace(out); out != "" {
-			return nil, fleet.Errorf(fleet.StatusAborted, "set server %s/%s state %s: %s", be, n, state, out)
-		}
 	}
-	if state == "drain" && !c.NoOp {
-		if wait, _ := c.Input["wait"].(bool); wait {
-			secs, _ := c.Input["wait_timeout"].(float64)
-			if err := h.waitDrained(ctx, be, names, time.Duration(secs*float64(time.Second))); err != nil {
-				return nil, err
-			}
+	if wait != nil {
+		if err := wait(names); err != nil {
+			return nil, err
 		}
 	}
 	after := st[be]
-	if !c.NoOp && len(changed) > 0 {
+	if !noop && len(changed) > 0 {
 		if st2, err := h.Stat(ctx); err == nil {
 			after = st2[be]
 		}
 	}
+	return changeResult(be, state, noop, names, changed, unchanged, after), nil
+}
+
+// serverNames maps node identities to server names through the node config.
+func (h *Handler) serverNames(ids []string) []string {
+	names := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if m, ok := h.names[id]; ok {
+			id = m
+		}
+		names = append(names, id)
+	}
+	return names
+}
+
+// setState sets one server's state; HAProxy answers nothing when it did.
+func (h *Handler) setState(ctx context.Context, be, server, state string) error {
+	out, err := h.Command(ctx, fmt.Sprintf("set server %s/%s state %s", be, server, state))
+	if err != nil {
+		return err
+	}
+	if out = strings.TrimSpace(out); out != "" {
+		return fleet.Errorf(fleet.StatusAborted, "set server %s/%s state %s: %s", be, server, state, out)
+	}
+	return nil
+}
+
+// changeResult is the reply of disable, enable and drain.
+func changeResult(be, state string, noop bool, names, changed, unchanged []string, after map[string]Server) *rpc.Result {
 	view := map[string]any{}
 	for _, n := range names {
 		view[n] = after[n]
 	}
 	verb := map[string]string{"maint": "disabled", "ready": "enabled", "drain": "draining"}[state]
 	msg := fmt.Sprintf("%s: %s %s", be, verb, strings.Join(changed, ", "))
-	if c.NoOp {
+	if noop {
 		msg = fmt.Sprintf("%s: would set %s to %s", be, strings.Join(changed, ", "), state)
 	}
 	if len(changed) == 0 {
@@ -224,7 +279,7 @@ func (h *Handler) change(ctx context.Context, c *rpc.Call, state string, done fu
 	}
 	return &rpc.Result{Changed: len(changed) > 0, Message: msg, Data: map[string]any{
 		"backend": be, "changed": orEmpty(changed), "unchanged": orEmpty(unchanged), "servers": view,
-	}}, nil
+	}}
 }
 
 // waitDrained polls until the servers have no sessions.

@@ -242,6 +242,18 @@ func TestUnreachableSocket(t *testing.T) {
 	}
 }
 
+// TestServersNotStrings: the schema lets a list hold non-strings; the typed
+// input refuses them with invalid_input (the unchecked assertion it replaced
+// panicked the agent).
+func TestServersNotStrings(t *testing.T) {
+	h := newHandler(t, `socket = "/nonexistent/admin.sock"`)
+	_, err := call(t, h, "disable", map[string]any{"backend": "web", "servers": []any{"web1", 7.0}}, false)
+	var se *fleet.StatusError
+	if !errors.As(err, &se) || se.Status != fleet.StatusInvalidInput || !strings.Contains(se.Message, `input "servers" must be a string, got number`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
 func TestParseStat(t *testing.T) {
 	out := "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,\n" +
 		"fe,FRONTEND,,,0,1,262,1,0,0,0,0,0,,,,,OPEN,,,,,,,,,1,2,0,,,,0,0,0,1,,\n" +

@@ -28,6 +28,7 @@ import (
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/providers"
+	"github.com/orch-fleet/orch/providers/action"
 	"github.com/orch-fleet/orch/rpc"
 )
 
@@ -55,35 +56,45 @@ func StatusName(code int) string {
 
 // Spec returns the provider's spec for the node daemon.
 func Spec() providers.Spec {
-	return providers.Spec{Name: "nrpe", Schema: Schema, New: New}
+	return providers.Spec{Name: "nrpe", Schema: Schema, New: New,
+		Actions: func() providers.ActionTable { return actions() }}
 }
 
 // commandPattern is what a command name may look like.
 const commandPattern = `^[A-Za-z0-9_.-]+$`
 
 // Schema returns the nrpe agent's actions.
-func Schema() *ddl.Agent {
-	return &ddl.Agent{
+func Schema() *ddl.Agent { return actions().Schema() }
+
+// actions declares the nrpe agent: each action's schema beside its handler.
+func actions() *action.Table[*Handler] {
+	return action.NewTable(ddl.Agent{
 		Name:        "nrpe",
 		Description: "Run the Nagios checks defined on the node (NRPE command definitions).",
 		Version:     "1.0.0",
-		Actions: []*ddl.Action{
-			{Name: "run", Description: "Run one defined check command and return its Nagios result.",
-				Inputs: []ddl.Input{{Name: "command", Type: ddl.String, Required: true, Pattern: commandPattern, MaxLength: 128,
-					Description: "the command's name, e.g. check_load"}},
-				Outputs: []ddl.Output{
-					{Name: "command", Type: ddl.String},
-					{Name: "exitcode", Type: ddl.Integer, Description: "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for a timeout)"},
-					{Name: "status", Type: ddl.String, Description: "OK, WARNING, CRITICAL or UNKNOWN"},
-					{Name: "output", Type: ddl.String, Description: "the status line, without performance data"},
-					{Name: "long_output", Type: ddl.String, Description: "the lines after the first"},
-					{Name: "perfdata", Type: ddl.List, Description: "parsed performance data: label, value, uom, warn, crit, min, max"},
-					{Name: "elapsed_ms", Type: ddl.Number},
-				}},
-			{Name: "list", Description: "The check commands defined on the node.",
-				Outputs: []ddl.Output{{Name: "commands", Type: ddl.Map, Description: "name -> command line"}}},
-		},
-	}
+	},
+		action.New(&ddl.Action{Name: "run", Description: "Run one defined check command and return its Nagios result.",
+			Inputs: []ddl.Input{{Name: "command", Type: ddl.String, Required: true, Pattern: commandPattern, MaxLength: 128,
+				Description: "the command's name, e.g. check_load"}},
+			Outputs: []ddl.Output{
+				{Name: "command", Type: ddl.String},
+				{Name: "exitcode", Type: ddl.Integer, Description: "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for a timeout)"},
+				{Name: "status", Type: ddl.String, Description: "OK, WARNING, CRITICAL or UNKNOWN"},
+				{Name: "output", Type: ddl.String, Description: "the status line, without performance data"},
+				{Name: "long_output", Type: ddl.String, Description: "the lines after the first"},
+				{Name: "perfdata", Type: ddl.List, Description: "parsed performance data: label, value, uom, warn, crit, min, max"},
+				{Name: "elapsed_ms", Type: ddl.Number},
+			}},
+			(*Handler).run),
+		action.New(&ddl.Action{Name: "list", Description: "The check commands defined on the node.",
+			Outputs: []ddl.Output{{Name: "commands", Type: ddl.Map, Description: "name -> command line"}}},
+			(*Handler).list),
+	)
+}
+
+// runInput is the input of run.
+type runInput struct {
+	Command string `json:"command"`
 }
 
 // config is the `provider "nrpe" { ... }` block of the node config.
@@ -105,7 +116,7 @@ func New(body hcl.Body, env providers.Env) (rpc.Handler, hcl.Diagnostics) {
 	fail := func(summary, detail string) (rpc.Handler, hcl.Diagnostics) {
 		return nil, providers.Invalid(body, summary, "%s", detail)
 	}
-	h := &Handler{commands: map[string]string{}, timeout: 60 * time.Second}
+	h := &Handler{actions: actions(), commands: map[string]string{}, timeout: 60 * time.Second}
 	if c.Timeout != "" {
 		d, err := time.ParseDuration(c.Timeout)
 		if err != nil || d <= 0 {
@@ -200,36 +211,38 @@ func readConfig(path string, into map[string]string, depth int) error {
 
 // Handler serves the nrpe agent.
 type Handler struct {
+	actions  *action.Table[*Handler]
 	commands map[string]string
 	timeout  time.Duration
 }
 
 // Schema returns the agent's schema.
-func (h *Handler) Schema() *ddl.Agent { return Schema() }
+func (h *Handler) Schema() *ddl.Agent { return h.actions.Schema() }
 
 // Handle runs an action.
 func (h *Handler) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) {
-	switch c.Action {
-	case "list":
-		cmds := make(map[string]any, len(h.commands))
-		for k, v := range h.commands {
-			cmds[k] = v
-		}
-		return &rpc.Result{Data: map[string]any{"commands": cmds}}, nil
-	case "run":
-		name, _ := c.Input["command"].(string)
-		line, ok := h.commands[name]
-		if !ok {
-			return nil, fleet.Errorf(fleet.StatusInvalidInput, "no NRPE command %q is defined on this node (defined: %s)", name, strings.Join(slices.Sorted(maps.Keys(h.commands)), ", "))
-		}
-		r := Run(ctx, line, h.timeout)
-		msg := r.Status + ": " + r.Output
-		return &rpc.Result{Message: msg, Data: map[string]any{
-			"command": name, "exitcode": r.ExitCode, "status": r.Status, "output": r.Output,
-			"long_output": r.LongOutput, "perfdata": r.Perfdata, "elapsed_ms": float64(r.Elapsed.Microseconds()) / 1000,
-		}}, nil
+	return h.actions.Handle(ctx, h, c)
+}
+
+func (h *Handler) list(context.Context, *rpc.Call, *action.None) (*rpc.Result, error) {
+	cmds := make(map[string]any, len(h.commands))
+	for k, v := range h.commands {
+		cmds[k] = v
 	}
-	return nil, fleet.Errorf(fleet.StatusUnknownAction, "nrpe has no action %q", c.Action)
+	return &rpc.Result{Data: map[string]any{"commands": cmds}}, nil
+}
+
+func (h *Handler) run(ctx context.Context, _ *rpc.Call, in *runInput) (*rpc.Result, error) {
+	line, ok := h.commands[in.Command]
+	if !ok {
+		return nil, fleet.Errorf(fleet.StatusInvalidInput, "no NRPE command %q is defined on this node (defined: %s)", in.Command, strings.Join(slices.Sorted(maps.Keys(h.commands)), ", "))
+	}
+	r := Run(ctx, line, h.timeout)
+	msg := r.Status + ": " + r.Output
+	return &rpc.Result{Message: msg, Data: map[string]any{
+		"command": in.Command, "exitcode": r.ExitCode, "status": r.Status, "output": r.Output,
+		"long_output": r.LongOutput, "perfdata": r.Perfdata, "elapsed_ms": float64(r.Elapsed.Microseconds()) / 1000,
+	}}, nil
 }
 
 // Result is the outcome of one check.
