@@ -61,7 +61,7 @@ provider "buggy" {}
 		{"rpcutil", "ping", fleet.StatusOK},
 	}
 	for _, tt := range tests {
-		res, err := c.Call(context.Background(), rpc.CallRequest{Agent: tt.agent, Action: tt.action, Targets: []string{"web1"}, Timeout: 5 * time.Second})
+		res, err := c.Call(context.Background(), fleet.CallRequest{Agent: tt.agent, Action: tt.action, Targets: []string{"web1"}, Timeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

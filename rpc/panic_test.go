@@ -72,7 +72,7 @@ func TestHandlerPanic(t *testing.T) {
 		{"echo", "say", map[string]any{"text": "hi"}, fleet.StatusOK, ""},
 	}
 	for _, tt := range tests {
-		res, err := c.Call(context.Background(), rpc.CallRequest{Agent: tt.agent, Action: tt.action, Input: tt.input, Targets: []string{"solo"}, Timeout: 5 * time.Second})
+		res, err := c.Call(context.Background(), fleet.CallRequest{Agent: tt.agent, Action: tt.action, Input: tt.input, Targets: []string{"solo"}, Timeout: 5 * time.Second})
 		if err != nil {
 			t.Fatalf("%s.%s: %v", tt.agent, tt.action, err)
 		}
