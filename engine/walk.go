@@ -111,6 +111,9 @@ func (w *walker) skipped(r *catalog.Resource, why dag.Skip[*catalog.Resource]) {
 	reason := why.Reason
 	switch {
 	case reason != "":
+	case why.CauseSkipped && w.failedRoot(why.Root):
+		// Name the root cause too: the operator fixes that one.
+		reason = fmt.Sprintf("skipped: %s was skipped (%s failed)", why.Cause.Addr, why.Root.Addr)
 	case why.CauseSkipped:
 		reason = fmt.Sprintf("skipped: %s was skipped", why.Cause.Addr)
 	default:
@@ -121,6 +124,15 @@ func (w *walker) skipped(r *catalog.Resource, why dag.Skip[*catalog.Resource]) {
 	w.report.byAddr[r.Addr] = rr
 	w.mu.Unlock()
 	w.emit(Event{Type: EventResourceEnd, Resource: r.Addr, Outcome: OutcomeSkipped, Message: reason})
+}
+
+// failedRoot reports whether r ran and failed (rather than being skipped
+// by a stop or fail-fast).
+func (w *walker) failedRoot(r *catalog.Resource) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	rr := w.report.byAddr[r.Addr]
+	return rr != nil && rr.Outcome == OutcomeFailed
 }
 
 // stopped reports whether the run was interrupted (gracefully or not).
