@@ -372,3 +372,21 @@ func BenchmarkEngineOverhead(b *testing.B) {
 		})
 	}
 }
+
+// A skip names the dependency that stopped it and, further down the
+// chain, the failure at its root.
+func TestSkipNamesRootCause(t *testing.T) {
+	f := &fakeFleet{nodes: []string{"n1"}, behave: func(_, action string, _ int) (fleet.Status, bool) {
+		if action == "a" {
+			return fleet.StatusAborted, false
+		}
+		return fleet.StatusOK, false
+	}}
+	rep := run(t, f, engine.Options{}, res("a", []string{"n1"}), res("b", []string{"n1"}, "t.a"), res("c", []string{"n1"}, "t.b"))
+	want := map[string]string{"t.b": "skipped: t.a failed", "t.c": "skipped: t.b was skipped (t.a failed)"}
+	for _, rr := range rep.Resources {
+		if w, ok := want[rr.Addr]; ok && rr.Reason != w {
+			t.Errorf("%s: reason %q, want %q", rr.Addr, rr.Reason, w)
+		}
+	}
+}
