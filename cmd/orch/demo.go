@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	demofleet "github.com/orch-fleet/orch/examples/webapp/fleet"
+	"github.com/orch-fleet/orch/internal/demofleet"
 )
 
 // runDemo is `orch demo`: the webapp scenario end to end on a fleet started
