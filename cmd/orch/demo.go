@@ -29,7 +29,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	case "web":
 		return demoWeb(ctx, e, args)
 	}
-	return usageErr(e, "demo", "unknown subcommand %q: orch demo [up] [--dir DIR]", sub)
+	return usageErr(e, "demo", "unknown subcommand %q: usage: %s", sub, synopsis("demo"))
 }
 
 // demoStart parses --dir and starts the fleet with revision v1 deployed;
@@ -178,14 +178,17 @@ Press Ctrl-C to stop everything.
 	return exitOK
 }
 
+// demoWebSynopsis is the usage of the hidden `orch demo web`.
+const demoWebSynopsis = "orch demo web --identity ID --listen ADDR --root DIR"
+
 // demoWeb is the demo's web server process.
 func demoWeb(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet("demo web", e.stderr)
+	fs := flagSetWithSynopsis("demo web", demoWebSynopsis, e.stderr)
 	id := fs.String("identity", "", "node identity")
 	listen := fs.String("listen", "127.0.0.1:8080", "address")
 	root := fs.String("root", "", "the app's deploy root")
 	if _, err := parseInterspersed(fs, args); err != nil || *id == "" || *root == "" {
-		return usageErr(e, "demo web", "usage: orch demo web --identity ID --listen ADDR --root DIR")
+		return usageErr(e, "demo web", "usage: %s", demoWebSynopsis)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -51,7 +51,7 @@ func runRPC(ctx context.Context, e *env, args []string) int {
 		return exitOK
 	}
 	if len(pos) < 2 {
-		return usageErr(e, "rpc", "usage: orch rpc AGENT ACTION [key=value...] (or --describe AGENT)")
+		return usageErr(e, "rpc", "usage: %s", synopsis("rpc"))
 	}
 	agent, action := pos[0], pos[1]
 	var input map[string]any
@@ -396,7 +396,7 @@ func runFacts(ctx context.Context, e *env, args []string) int {
 		return exitInvalid
 	}
 	if len(pos) != 1 {
-		return usageErr(e, "facts", "usage: orch facts FACT [filters]")
+		return usageErr(e, "facts", "usage: %s", synopsis("facts"))
 	}
 	fact := pos[0]
 	nodes, code := discoverNodes(ctx, e, cf, "facts")

@@ -53,7 +53,7 @@ func onePath(e *env, cmd string, fs *flag.FlagSet, args []string) (string, bool)
 		return "", false
 	}
 	if len(pos) != 1 {
-		usageErr(e, cmd, "usage: orch %s PLAYBOOK [-var NAME=VALUE]... [-var-file FILE]...", cmd)
+		usageErr(e, cmd, "usage: %s", synopsis(cmd))
 		return "", false
 	}
 	return pos[0], true
