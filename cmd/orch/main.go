@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/orch-fleet/orch/internal/views"
 )
 
 // Exit codes shared by every command.
@@ -30,6 +32,17 @@ type env struct {
 	getenv func(string) string
 	// signals delivers SIGINT/SIGTERM/SIGHUP to long-running commands.
 	signals <-chan os.Signal
+}
+
+// view returns the views' streams of e.
+func (e *env) view() *views.View { return views.NewView(e.stdout, e.stderr) }
+
+// viewType is the renderer that -json selects.
+func viewType(json bool) views.ViewType {
+	if json {
+		return views.JSON
+	}
+	return views.Human
 }
 
 // command is one subcommand of orch: its row in the table that the

@@ -38,7 +38,7 @@ func addPlaybookFlags(fs *flag.FlagSet) *playbookFlags {
 func (p *playbookFlags) load(e *env, path string) *catalog.Catalog {
 	cat, diags := catalog.Load(path, resources.Builtin(), catalog.LoadOptions{Vars: p.vars, VarFiles: p.varFiles, Env: e.getenv, Schemas: builtin.Schema})
 	if len(diags) > 0 {
-		catalog.WriteDiagnostics(e.stderr, diags, false)
+		e.view().Diagnostics(diags)
 	}
 	if diags.HasErrors() {
 		return nil
