@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -129,6 +128,8 @@ func demoEnv(e *env, f *demofleet.Fleet) *env {
 	}}
 }
 
+// showServed prints what HAProxy serves from each web node: cluster, server
+// state and revision.
 func showServed(ctx context.Context, e *env, f *demofleet.Fleet, when string) {
 	served, err := f.Served(ctx)
 	states, _ := f.ServerStates()
@@ -136,18 +137,17 @@ func showServed(ctx context.Context, e *env, f *demofleet.Fleet, when string) {
 	if err != nil {
 		fmt.Fprintf(e.stdout, "  %v\n", err)
 	}
-	ids := append(append([]string{}, demofleet.Alfa...), demofleet.Bravo...)
-	sort.Strings(ids)
-	for _, id := range ids {
-		rev := served[id]
-		if rev == "" {
-			rev = "-"
+	for _, c := range []struct {
+		name string
+		ids  []string
+	}{{"alfa", demofleet.Alfa}, {"bravo", demofleet.Bravo}} {
+		for _, id := range c.ids {
+			rev := served[id]
+			if rev == "" {
+				rev = "-"
+			}
+			fmt.Fprintf(e.stdout, "  %-5s %-6s %-6s %s\n", id, c.name, states[id], rev)
 		}
-		cluster := "alfa"
-		if strings.Compare(id, "web6") >= 0 {
-			cluster = "bravo"
-		}
-		fmt.Fprintf(e.stdout, "  %-5s %-6s %-6s %s\n", id, cluster, states[id], rev)
 	}
 }
 
