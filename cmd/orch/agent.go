@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"syscall"
-
-	"github.com/hashicorp/hcl/v2"
 
 	"github.com/orch-fleet/orch/node"
 )
@@ -29,12 +26,12 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
 	cfg, diags := node.LoadConfig(*config)
 	if diags.HasErrors() {
-		writeHCLDiags(e, diags)
+		e.view().Diagnostics(diags)
 		return exitInvalid
 	}
 	n, diags := node.New(cfg, node.Options{Version: version, Logger: log})
 	if diags.HasErrors() {
-		writeHCLDiags(e, diags)
+		e.view().Diagnostics(diags)
 		return exitInvalid
 	}
 	if *check {
@@ -68,24 +65,4 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 		return exitFailed
 	}
 	return exitOK
-}
-
-// writeHCLDiags prints diagnostics with source snippets when the files can
-// be read.
-func writeHCLDiags(e *env, diags hcl.Diagnostics) {
-	files := map[string]*hcl.File{}
-	for _, d := range diags {
-		if d.Subject == nil {
-			continue
-		}
-		name := d.Subject.Filename
-		if _, ok := files[name]; ok {
-			continue
-		}
-		if b, err := os.ReadFile(name); err == nil {
-			files[name] = &hcl.File{Bytes: b}
-		}
-	}
-	w := hcl.NewDiagnosticTextWriter(e.stderr, files, 100, false)
-	_ = w.WriteDiagnostics(diags)
 }

@@ -2,16 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"strings"
-	"time"
 
-	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/engine"
+	"github.com/orch-fleet/orch/internal/fleetops"
+	"github.com/orch-fleet/orch/internal/views"
 	"github.com/orch-fleet/orch/resources"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -86,47 +84,21 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 	}
 	defer closeConn()
 
-	// SIGINT/SIGTERM: the first stops the run gracefully, the second aborts.
-	stop := make(chan struct{})
-	runCtx, abort := context.WithCancel(ctx)
-	defer abort()
-	sigDone := make(chan struct{})
-	defer close(sigDone)
-	out := newRunOutput(e, rf, path, noop)
-	go func() {
-		n := 0
-		for {
-			select {
-			case <-sigDone:
-				return
-			case s, ok := <-e.signals:
-				if !ok {
-					return
-				}
-				n++
-				if n == 1 {
-					out.notice(fmt.Sprintf("%v: starting nothing new; waiting for the calls in flight (again to abort them)", s))
-					close(stop)
-				} else {
-					out.notice(fmt.Sprintf("%v: aborting the calls in flight", s))
-					abort()
-					return
-				}
-			}
-		}
-	}()
-
+	out := views.NewRun(viewType(rf.cf.json), e.view(), views.RunOptions{Playbook: path, NoOp: noop, Verbose: rf.verbose,
+		Live: !rf.plain && e.getenv("TERM") != "dumb" && views.IsTerminal(e.stdout)})
+	runCtx, stop, done := stopOnSignals(ctx, e, out)
+	defer done()
 	fleet := rpc.NewFleet(cl, rpc.DiscoverOptions{Method: rf.cf.discovery, Timeout: rf.cf.dtimeout})
 	opts := engine.Options{
 		Parallelism: rf.parallelism, FailFast: rf.failFast, NoOp: noop, DefaultTimeout: rf.cf.timeout,
-		Events: out.event, Stop: stop,
-		LockName: rf.lock, LockHolder: fmt.Sprintf("%s pid %d (orch apply %s)", callerName(), os.Getpid(), path),
+		Events: out.Event, Stop: stop,
+		LockName: rf.lock, LockHolder: fmt.Sprintf("%s pid %d (orch apply %s)", fleetops.CallerName(), os.Getpid(), path),
 	}
 	if !rf.noLock {
 		opts.Locker = cl
 	}
 	rep, err := engine.Run(runCtx, cat, resources.Builtin(), fleet, opts)
-	out.close()
+	out.Close()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
 		if errors.Is(err, engine.ErrInvalid) {
@@ -134,130 +106,64 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 		}
 		return exitFailed
 	}
-	if noop && !rf.cf.json {
-		writePlan(e, cat, rep)
-	}
-	if rf.report != "" {
-		if err := writeReportFile(rf.report, path, rep); err != nil {
-			fmt.Fprintf(e.stderr, "orch %s: writing the report: %v\n", cmd, err)
-		}
-	}
-	if rf.junit != "" {
-		if err := writeJUnitFile(rf.junit, path, rep); err != nil {
-			fmt.Fprintf(e.stderr, "orch %s: writing the JUnit report: %v\n", cmd, err)
-		}
-	}
+	out.Result(cat, rep)
+	writeRunFiles(e, cmd, rf, path, rep)
 	if rep.Outcome != engine.OutcomeOK {
 		return exitFailed
 	}
 	return exitOK
 }
 
-// writeReportFile writes the full run as JSON.
-func writeReportFile(file, playbook string, rep *engine.Report) error {
-	b, err := json.MarshalIndent(struct {
-		Playbook string `json:"playbook"`
-		*engine.Report
-	}{playbook, rep}, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(file, append(b, '\n'), 0o644)
+// stopOnSignals maps SIGINT/SIGTERM to the engine's two cancellation
+// contracts: the first closes stop (start nothing new), the second cancels
+// the returned context (abort the calls in flight). done stops listening.
+func stopOnSignals(ctx context.Context, e *env, out views.Run) (runCtx context.Context, stop <-chan struct{}, done func()) {
+	stopCh := make(chan struct{})
+	runCtx, abort := context.WithCancel(ctx)
+	sigDone := make(chan struct{})
+	go func() {
+		for n := 1; ; n++ {
+			select {
+			case <-sigDone:
+				return
+			case s, ok := <-e.signals:
+				if !ok {
+					return
+				}
+				if n == 1 {
+					out.Notice(fmt.Sprintf("%v: starting nothing new; waiting for the calls in flight (again to abort them)", s))
+					close(stopCh)
+					continue
+				}
+				out.Notice(fmt.Sprintf("%v: aborting the calls in flight", s))
+				abort()
+				return
+			}
+		}
+	}()
+	return runCtx, stopCh, func() { close(sigDone); abort() }
 }
 
-// writePlan prints what apply would do, in catalog order.
-func writePlan(e *env, cat *catalog.Catalog, rep *engine.Report) {
-	w := e.stdout
-	fmt.Fprintf(w, "\nPlan: what apply would do (nothing was changed)\n\n")
-	problems := 0
-	for i, rr := range rep.Resources {
-		r := cat.Resources[i]
-		call := rr.Agent + "." + rr.Action
-		if rr.Agent == "" {
-			call = rr.Type
-		}
-		fmt.Fprintf(w, "%2d. %s  (%s)\n", i+1, rr.Addr, call)
-		if len(r.DependsOn) > 0 {
-			fmt.Fprintf(w, "    after: %s\n", strings.Join(r.DependsOn, ", "))
-		}
-		switch {
-		case rr.Outcome == engine.OutcomeSkipped:
-			fmt.Fprintf(w, "    %s\n", rr.Reason)
+// writeRunFiles writes the --report and --junit files of a run; failing to
+// write them is reported but does not change the exit code.
+func writeRunFiles(e *env, cmd string, rf *runFlags, path string, rep *engine.Report) {
+	files := []struct {
+		name, what string
+		render     func(string, *engine.Report) ([]byte, error)
+	}{
+		{rf.report, "the report", views.ReportJSON},
+		{rf.junit, "the JUnit report", views.JUnitXML},
+	}
+	for _, f := range files {
+		if f.name == "" {
 			continue
-		case rr.Targets == nil && rr.Outcome == engine.OutcomeFailed:
-			problems++
-			fmt.Fprintf(w, "    cannot plan: %s\n", rr.Reason)
-			continue
 		}
-		how := fmt.Sprintf("on %d node(s)", len(rr.Targets))
-		switch {
-		case r.AnyOne:
-			how = fmt.Sprintf("on any one of %d node(s)", len(rr.Targets))
-		case r.BatchSize > 0 && len(rr.Targets) > r.BatchSize:
-			var bs []string
-			for i := 0; i < len(rr.Targets); i += r.BatchSize {
-				bs = append(bs, "["+strings.Join(rr.Targets[i:min(i+r.BatchSize, len(rr.Targets))], " ")+"]")
-			}
-			how = fmt.Sprintf("in %d batches of %d: %s", len(bs), r.BatchSize, strings.Join(bs, " "))
-			if r.BatchSleep > 0 {
-				how += fmt.Sprintf(", %s apart", r.BatchSleep)
-			}
+		b, err := f.render(path, rep)
+		if err == nil {
+			err = os.WriteFile(f.name, b, 0o644)
 		}
-		if !strings.HasPrefix(how, "in ") {
-			how += ": " + strings.Join(rr.Targets, ", ")
+		if err != nil {
+			fmt.Fprintf(e.stderr, "orch %s: writing %s: %v\n", cmd, f.what, err)
 		}
-		fmt.Fprintf(w, "    %s\n", how)
-		if r.Retry.Enabled() {
-			fmt.Fprintf(w, "    retried%s\n", retryText(r.Retry))
-		}
-		for _, nr := range rr.Nodes {
-			switch {
-			case nr.NoAnswer:
-				problems++
-				fmt.Fprintf(w, "    %-12s did not answer\n", nr.Identity)
-			case !nr.OK:
-				problems++
-				fmt.Fprintf(w, "    %-12s would fail now: %s\n", nr.Identity, nr.Message)
-			case nr.Changed:
-				fmt.Fprintf(w, "    %-12s would change%s\n", nr.Identity, colonMsg(nr.Message))
-			}
-		}
-		if rr.Unchanged > 0 {
-			fmt.Fprintf(w, "    %d node(s) already right or read-only\n", rr.Unchanged)
-		}
-	}
-	fmt.Fprintf(w, "\nPlan: %d resource(s); %d node change(s) would be made; %d problem(s) found now.\n", len(rep.Resources), rep.Changed, problems)
-}
-
-func colonMsg(m string) string {
-	if m == "" {
-		return ""
-	}
-	return ": " + m
-}
-
-func retryText(r catalog.Retry) string {
-	var parts []string
-	if r.Attempts > 0 {
-		parts = append(parts, fmt.Sprintf(" up to %d attempts", r.Attempts))
-	}
-	if r.Timeout > 0 {
-		parts = append(parts, fmt.Sprintf(" for up to %s", r.Timeout))
-	}
-	if r.Interval > 0 {
-		parts = append(parts, fmt.Sprintf(" every %s", r.Interval))
-	}
-	return strings.Join(parts, ",")
-}
-
-// elapsed formats a duration for people.
-func elapsed(d time.Duration) string {
-	switch {
-	case d < time.Millisecond:
-		return d.Round(time.Microsecond).String()
-	case d < time.Second:
-		return d.Round(100 * time.Microsecond).String()
-	default:
-		return d.Round(10 * time.Millisecond).String()
 	}
 }

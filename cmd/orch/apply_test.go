@@ -14,6 +14,7 @@ import (
 
 	"github.com/orch-fleet/orch/engine"
 	"github.com/orch-fleet/orch/fleet"
+	"github.com/orch-fleet/orch/internal/views"
 	"github.com/orch-fleet/orch/rpc"
 )
 
@@ -182,7 +183,7 @@ func TestApplyEndToEnd(t *testing.T) {
 		if rep.Outcome != "ok" || len(rep.Resources) != 3 || len(rep.Resources[1].Nodes) != 3 || !strings.Contains(strings.Join(strings.Fields(string(rep.Resources[1].Nodes[0].Data)), ""), `"exitcode":0`) {
 			t.Errorf("report: %s", b)
 		}
-		var ju junitSuites
+		var ju views.JUnitSuites
 		b, _ = os.ReadFile(junit)
 		if err := xml.Unmarshal(b, &ju); err != nil || ju.Tests != 3 || ju.Failures != 0 {
 			t.Errorf("junit %v: %s", err, b)
@@ -221,7 +222,7 @@ func TestApplyEndToEnd(t *testing.T) {
 				t.Errorf("output lacks %q:\n%s", want, out)
 			}
 		}
-		var ju junitSuites
+		var ju views.JUnitSuites
 		b, _ := os.ReadFile(report)
 		if err := xml.Unmarshal(b, &ju); err != nil || ju.Failures != 1 || ju.Skipped != 1 {
 			t.Errorf("junit %v: %s", err, b)

@@ -5,14 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"os/user"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/orch-fleet/orch/fleet"
+	"github.com/orch-fleet/orch/internal/fleetops"
 	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -116,29 +115,10 @@ func (c *clientFlags) discover(ctx context.Context, cl *rpc.Client, f fleet.Filt
 }
 
 // callerName is user@host, for audit logs.
-func callerName() string {
-	name := "unknown"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	host, _ := os.Hostname()
-	return name + "@" + host
-}
-
-// identities returns the identities of nodes.
-func identities(nodes []fleet.NodeInfo) []string {
-	out := make([]string, len(nodes))
-	for i, n := range nodes {
-		out[i] = n.Identity
-	}
-	return out
-}
+func callerName() string { return fleetops.CallerName() }
 
 // usageErr prints a usage error and returns exitInvalid.
 func usageErr(e *env, cmd string, format string, args ...any) int {
 	fmt.Fprintf(e.stderr, "orch %s: %s\n", cmd, fmt.Sprintf(format, args...))
 	return exitInvalid
 }
-
-// asErr is errors.As, named for the call sites.
-func asErr[T error](err error, target *T) bool { return errors.As(err, target) }

@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
 
-	demofleet "github.com/orch-fleet/orch/examples/webapp/fleet"
+	"github.com/orch-fleet/orch/internal/demofleet"
 )
 
 // runDemo is `orch demo`: the webapp scenario end to end on a fleet started
@@ -29,7 +28,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	case "web":
 		return demoWeb(ctx, e, args)
 	}
-	return usageErr(e, "demo", "unknown subcommand %q: orch demo [up] [--dir DIR]", sub)
+	return usageErr(e, "demo", "unknown subcommand %q: usage: %s", sub, synopsis("demo"))
 }
 
 // demoStart parses --dir and starts the fleet with revision v1 deployed;
@@ -129,6 +128,8 @@ func demoEnv(e *env, f *demofleet.Fleet) *env {
 	}}
 }
 
+// showServed prints what HAProxy serves from each web node: cluster, server
+// state and revision.
 func showServed(ctx context.Context, e *env, f *demofleet.Fleet, when string) {
 	served, err := f.Served(ctx)
 	states, _ := f.ServerStates()
@@ -136,18 +137,17 @@ func showServed(ctx context.Context, e *env, f *demofleet.Fleet, when string) {
 	if err != nil {
 		fmt.Fprintf(e.stdout, "  %v\n", err)
 	}
-	ids := append(append([]string{}, demofleet.Alfa...), demofleet.Bravo...)
-	sort.Strings(ids)
-	for _, id := range ids {
-		rev := served[id]
-		if rev == "" {
-			rev = "-"
+	for _, c := range []struct {
+		name string
+		ids  []string
+	}{{"alfa", demofleet.Alfa}, {"bravo", demofleet.Bravo}} {
+		for _, id := range c.ids {
+			rev := served[id]
+			if rev == "" {
+				rev = "-"
+			}
+			fmt.Fprintf(e.stdout, "  %-5s %-6s %-6s %s\n", id, c.name, states[id], rev)
 		}
-		cluster := "alfa"
-		if strings.Compare(id, "web6") >= 0 {
-			cluster = "bravo"
-		}
-		fmt.Fprintf(e.stdout, "  %-5s %-6s %-6s %s\n", id, cluster, states[id], rev)
 	}
 }
 
@@ -178,14 +178,17 @@ Press Ctrl-C to stop everything.
 	return exitOK
 }
 
+// demoWebSynopsis is the usage of the hidden `orch demo web`.
+const demoWebSynopsis = "orch demo web --identity ID --listen ADDR --root DIR"
+
 // demoWeb is the demo's web server process.
 func demoWeb(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet("demo web", e.stderr)
+	fs := flagSetWithSynopsis("demo web", demoWebSynopsis, e.stderr)
 	id := fs.String("identity", "", "node identity")
 	listen := fs.String("listen", "127.0.0.1:8080", "address")
 	root := fs.String("root", "", "the app's deploy root")
 	if _, err := parseInterspersed(fs, args); err != nil || *id == "" || *root == "" {
-		return usageErr(e, "demo web", "usage: orch demo web --identity ID --listen ADDR --root DIR")
+		return usageErr(e, "demo web", "usage: %s", demoWebSynopsis)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -32,43 +32,23 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// newFlagSet returns a FlagSet that reports errors instead of exiting and
-// writes its usage to w.
+// newFlagSet returns a FlagSet for the command name that reports errors
+// instead of exiting and writes its usage, starting with the command's
+// synopsis from the table, to w.
 func newFlagSet(name string, w io.Writer) *flag.FlagSet {
+	return flagSetWithSynopsis(name, synopsis(name), w)
+}
+
+// flagSetWithSynopsis is newFlagSet for a hidden subcommand that has no row
+// in the table (demo web).
+func flagSetWithSynopsis(name, synopsis string, w io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("orch "+name, flag.ContinueOnError)
 	fs.SetOutput(w)
 	fs.Usage = func() {
-		fmt.Fprintf(w, "Usage: orch %s\n\nFlags (before or after the arguments; docs/cli.md has the details):\n", synopsis(name))
+		fmt.Fprintf(w, "Usage: %s\n\nFlags (before or after the arguments; docs/cli.md has the details):\n", synopsis)
 		fs.PrintDefaults()
 	}
 	return fs
-}
-
-// synopsis is the one-line usage of a command.
-func synopsis(name string) string {
-	switch name {
-	case "apply", "plan":
-		return name + " PLAYBOOK [-var NAME=VALUE]... [-var-file FILE]... [flags]"
-	case "validate", "graph", "catalog":
-		return name + " PLAYBOOK [-var NAME=VALUE]... [-var-file FILE]..."
-	case "fmt":
-		return "fmt [-check] [-diff] [PATH]..."
-	case "rpc":
-		return "rpc AGENT ACTION [INPUT=VALUE]... [filters] | rpc --describe AGENT"
-	case "ping", "discover":
-		return name + " [-F FACT=VALUE] [-C CLASS] [-A AGENT] [-I IDENTITY] [flags]"
-	case "facts":
-		return "facts FACT [filters]"
-	case "agent":
-		return "agent --config FILE [--check]"
-	case "broker":
-		return "broker [--listen ADDR] [--store-dir DIR] [flags]"
-	case "keygen":
-		return "keygen --out FILE"
-	case "demo", "demo up":
-		return name + " [--dir DIR]"
-	}
-	return name + " [flags]"
 }
 
 // stringList is a repeatable string flag.

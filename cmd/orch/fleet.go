@@ -2,15 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/orch-fleet/orch/call"
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/fleet"
+	"github.com/orch-fleet/orch/internal/fleetops"
+	"github.com/orch-fleet/orch/internal/views"
 	"github.com/orch-fleet/orch/providers/builtin"
 )
 
@@ -23,7 +23,7 @@ func runPing(ctx context.Context, e *env, args []string) int {
 	} else if len(pos) > 0 {
 		return usageErr(e, "ping", "unexpected argument %q", pos[0])
 	}
-	return callFleet(ctx, e, cf, "ping", "rpcutil", "ping", nil)
+	return callFleet(ctx, e, cf, "ping", "rpcutil", "ping", nil, views.NewPing(viewType(cf.json), e.view()))
 }
 
 // runRPC is `orch rpc AGENT ACTION key=value...` and `orch rpc --describe AGENT`.
@@ -43,44 +43,17 @@ func runRPC(ctx context.Context, e *env, args []string) int {
 				return exitFailed
 			}
 		}
-		if cf.json {
-			return writeJSON(e, s)
-		}
-		describeAgent(e, s)
-		return exitOK
+		return viewErr(e, "rpc", views.NewDescribe(viewType(cf.json), e.view()).Agent(s))
 	}
 	if len(pos) < 2 {
-		return usageErr(e, "rpc", "usage: orch rpc AGENT ACTION [key=value...] (or --describe AGENT)")
+		return usageErr(e, "rpc", "usage: %s", synopsis("rpc"))
 	}
 	agent, action := pos[0], pos[1]
-	var input map[string]any
-	if s := builtin.Schema(agent); s != nil {
-		a, ok := s.Action(action)
-		if !ok {
-			return usageErr(e, "rpc", "agent %s has no action %q (it has: %s)", agent, action, strings.Join(s.ActionNames(), ", "))
-		}
-		if input, err = a.ParseArgs(pos[2:]); err != nil {
-			return usageErr(e, "rpc", "%v", err)
-		}
-		if _, err := a.Validate(input); err != nil {
-			return usageErr(e, "rpc", "%v", err)
-		}
-	} else {
-		input = map[string]any{}
-		for _, kv := range pos[2:] {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok || k == "" {
-				return usageErr(e, "rpc", "argument %q: want key=value", kv)
-			}
-			var j any
-			if json.Unmarshal([]byte(v), &j) == nil {
-				input[k] = j
-			} else {
-				input[k] = v
-			}
-		}
+	input, err := fleetops.ParseInput(builtin.Schema(agent), action, pos[2:])
+	if err != nil {
+		return usageErr(e, "rpc", "%v", err)
 	}
-	return callFleet(ctx, e, cf, "rpc", agent, action, input)
+	return callFleet(ctx, e, cf, "rpc", agent, action, input, views.NewRPC(viewType(cf.json), e.view()))
 }
 
 // fetchSchema asks a node serving agent for its schema (rpcutil agents).
@@ -96,107 +69,18 @@ func fetchSchema(ctx context.Context, e *env, cf *clientFlags, agent string) (*d
 		fmt.Fprintf(e.stderr, "orch rpc: agent %q is not built in and no node serves it\n", agent)
 		return nil, false
 	}
-	res, err := cl.CallAnyOne(ctx, fleet.CallRequest{Agent: "rpcutil", Action: "agents", Targets: identities(nodes), Timeout: cf.timeout})
+	s, err := fleetops.FetchSchema(ctx, cl, fleetops.Identities(nodes), agent, cf.timeout)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "orch rpc: %v\n", err)
 		return nil, false
 	}
-	for _, r := range res.Replies {
-		var d struct{ Agents []*ddl.Agent }
-		if r.OK() && json.Unmarshal(r.Data, &d) == nil {
-			for _, a := range d.Agents {
-				if a.Name == agent {
-					return a, true
-				}
-			}
-		}
-	}
-	fmt.Fprintf(e.stderr, "orch rpc: no node returned the schema of %q\n", agent)
-	return nil, false
-}
-
-// describeAgent prints an agent's schema.
-func describeAgent(e *env, s *ddl.Agent) {
-	w := e.stdout
-	fmt.Fprintf(w, "Agent %s %s\n", s.Name, s.Version)
-	if s.Description != "" {
-		fmt.Fprintf(w, "  %s\n", s.Description)
-	}
-	for _, a := range s.Actions {
-		mut := "read-only"
-		if a.Mutates {
-			mut = "changes the node; supports no-op"
-		}
-		fmt.Fprintf(w, "\nAction %s (%s)\n", a.Name, mut)
-		if a.Description != "" {
-			fmt.Fprintf(w, "  %s\n", a.Description)
-		}
-		if len(a.Inputs) > 0 {
-			fmt.Fprintln(w, "  Inputs:")
-		}
-		for _, in := range a.Inputs {
-			var notes []string
-			if in.Required {
-				notes = append(notes, "required")
-			}
-			if in.Default != nil {
-				notes = append(notes, fmt.Sprintf("default %v", in.Default))
-			}
-			if in.Pattern != "" {
-				notes = append(notes, "pattern "+in.Pattern)
-			}
-			if len(in.Enum) > 0 {
-				notes = append(notes, fmt.Sprintf("one of %v", in.Enum))
-			}
-			if in.Min != nil {
-				notes = append(notes, fmt.Sprintf("min %v", *in.Min))
-			}
-			if in.Max != nil {
-				notes = append(notes, fmt.Sprintf("max %v", *in.Max))
-			}
-			if in.MaxLength > 0 {
-				notes = append(notes, fmt.Sprintf("max length %d", in.MaxLength))
-			}
-			fmt.Fprintf(w, "    %-14s %-8s %s", in.Name, in.Type, in.Description)
-			if len(notes) > 0 {
-				fmt.Fprintf(w, " [%s]", strings.Join(notes, ", "))
-			}
-			fmt.Fprintln(w)
-		}
-		if len(a.Outputs) > 0 {
-			fmt.Fprintln(w, "  Outputs:")
-		}
-		for _, o := range a.Outputs {
-			fmt.Fprintf(w, "    %-14s %-8s %s\n", o.Name, o.Type, o.Description)
-		}
-	}
-}
-
-// nodeResult is one node's line in fleet command output.
-type nodeResult struct {
-	Identity string          `json:"identity"`
-	Status   fleet.Status    `json:"status"`
-	Message  string          `json:"message,omitempty"`
-	Data     json.RawMessage `json:"data,omitempty"`
-	Changed  bool            `json:"changed,omitempty"`
-	RTT      time.Duration   `json:"rtt_ns"`
-}
-
-// callSummary is the JSON output of ping and rpc.
-type callSummary struct {
-	Agent      string        `json:"agent"`
-	Action     string        `json:"action"`
-	Discovered int           `json:"discovered"`
-	Replies    []nodeResult  `json:"replies"`
-	Missing    []string      `json:"missing"`
-	Failed     []string      `json:"failed"`
-	Elapsed    time.Duration `json:"elapsed_ns"`
+	return s, true
 }
 
 // callFleet discovers the nodes the filter selects, calls agent.action on
-// them and prints the replies and a summary. Exit 0 when every node
-// answered OK.
-func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action string, input map[string]any) int {
+// them and renders the replies and a summary with view. Exit 0 when every
+// node answered OK.
+func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action string, input map[string]any, view views.Call) int {
 	f, err := cf.filter()
 	if err != nil {
 		return usageErr(e, cmd, "%v", err)
@@ -220,23 +104,13 @@ func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action 
 		fmt.Fprintf(e.stderr, "orch %s: no nodes matched (%s)\n", cmd, f.String())
 		return exitFailed
 	}
-	rtt := map[string]time.Duration{}
-	sent := time.Now()
+	rtt := fleetops.StartRTT()
 	res := call.Do(ctx, cl, call.Spec{
-		Agent: agent, Action: action, Input: input, Targets: identities(nodes),
+		Agent: agent, Action: action, Input: input, Targets: fleetops.Identities(nodes),
 		Timeout: cf.timeout, BatchSize: cf.batch, BatchSleep: cf.batchSleep, NoOp: cf.noop,
 		OnResult: func(nr *call.NodeResult) {
-			r := nr.Reply
-			if r == nil {
-				return
-			}
-			rtt[r.Identity] = time.Since(sent) // OnResult calls are serialised
-			if !cf.json && cmd == "ping" {
-				status := fmt.Sprintf("time=%.2f ms", float64(time.Since(sent).Microseconds())/1000)
-				if !r.OK() {
-					status = fmt.Sprintf("%s: %s", r.Status, r.Message)
-				}
-				fmt.Fprintf(e.stdout, "%-40s %s\n", r.Identity, status)
+			if nr.Reply != nil {
+				view.Reply(nr.Reply, rtt.Observe(nr.Identity))
 			}
 		},
 	})
@@ -244,102 +118,29 @@ func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action 
 		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, res.Err)
 		return exitInvalidOrFailed(res.Err)
 	}
-	sum := callSummary{Agent: agent, Action: action, Discovered: len(nodes), Elapsed: time.Since(start)}
-	for _, nr := range res.Nodes {
-		r := nr.Reply
-		if r == nil {
-			sum.Missing = append(sum.Missing, nr.Identity)
-			continue
-		}
-		sum.Replies = append(sum.Replies, nodeResult{Identity: r.Identity, Status: r.Status, Message: r.Message, Data: r.Data, Changed: r.Changed, RTT: rtt[r.Identity]})
-		if !r.OK() {
-			sum.Failed = append(sum.Failed, r.Identity)
-		}
-	}
-	sort.Slice(sum.Replies, func(i, j int) bool { return sum.Replies[i].Identity < sum.Replies[j].Identity })
-	sort.Strings(sum.Failed)
-	if sum.Missing == nil {
-		sum.Missing = []string{}
-	}
-	if sum.Failed == nil {
-		sum.Failed = []string{}
-	}
-	code := exitOK
-	if len(sum.Missing) > 0 || len(sum.Failed) > 0 {
-		code = exitFailed
-	}
-	if cf.json {
-		writeJSON(e, sum)
+	sum := fleetops.Summarize(agent, action, len(nodes), res, rtt, time.Since(start))
+	if code := viewErr(e, cmd, view.Summary(sum)); code != exitOK || sum.OK() {
 		return code
 	}
-	if cmd != "ping" {
-		for _, r := range sum.Replies {
-			fmt.Fprintf(e.stdout, "%-30s %s", r.Identity, r.Status)
-			if r.Changed {
-				fmt.Fprint(e.stdout, " (changed)")
-			}
-			if r.Message != "" {
-				fmt.Fprintf(e.stdout, ": %s", r.Message)
-			}
-			fmt.Fprintln(e.stdout)
-			if len(r.Data) > 0 && string(r.Data) != "null" {
-				fmt.Fprintf(e.stdout, "    %s\n", r.Data)
-			}
-		}
-	}
-	printSummary(e, cmd, sum)
-	return code
+	return exitFailed
 }
 
+// exitInvalidOrFailed is the exit code of a call's error: invalid for a
+// request the schema or the nodes rejected as such, failed otherwise.
 func exitInvalidOrFailed(err error) int {
 	var de *ddl.Error
 	var se *fleet.StatusError
-	if asErr(err, &de) || asErr(err, &se) {
+	if errors.As(err, &de) || errors.As(err, &se) {
 		return exitInvalid
 	}
 	return exitFailed
 }
 
-// printSummary prints the mco-style summary block.
-func printSummary(e *env, cmd string, s callSummary) {
-	w := e.stdout
-	var lo, hi, total time.Duration
-	n := 0
-	for _, r := range s.Replies {
-		if r.RTT == 0 {
-			continue
-		}
-		if n == 0 || r.RTT < lo {
-			lo = r.RTT
-		}
-		if r.RTT > hi {
-			hi = r.RTT
-		}
-		total += r.RTT
-		n++
-	}
-	fmt.Fprintf(w, "\n---- %s.%s summary ----\n", s.Agent, s.Action)
-	ok := len(s.Replies) - len(s.Failed)
-	fmt.Fprintf(w, "%d/%d nodes answered OK", ok, s.Discovered)
-	if n > 0 {
-		fmt.Fprintf(w, ", min/avg/max %.2f/%.2f/%.2f ms", ms(lo), ms(total/time.Duration(n)), ms(hi))
-	}
-	fmt.Fprintf(w, ", %s in all\n", s.Elapsed.Round(time.Millisecond))
-	if len(s.Failed) > 0 {
-		fmt.Fprintf(w, "failed: %s\n", strings.Join(s.Failed, ", "))
-	}
-	if len(s.Missing) > 0 {
-		fmt.Fprintf(w, "no answer: %s\n", strings.Join(s.Missing, ", "))
-	}
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func writeJSON(e *env, v any) int {
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		fmt.Fprintf(e.stderr, "orch: encoding JSON: %v\n", err)
+// viewErr is the exit code after a view rendered: failed when it could not
+// write.
+func viewErr(e *env, cmd string, err error) int {
+	if err != nil {
+		fmt.Fprintf(e.stderr, "orch %s: writing the output: %v\n", cmd, err)
 		return exitFailed
 	}
 	return exitOK
@@ -358,14 +159,7 @@ func runDiscover(ctx context.Context, e *env, args []string) int {
 	if nodes == nil {
 		return code
 	}
-	if cf.json {
-		return writeJSON(e, nodes)
-	}
-	for _, n := range nodes {
-		fmt.Fprintln(e.stdout, n.Identity)
-	}
-	fmt.Fprintf(e.stderr, "\n%d node(s)\n", len(nodes))
-	return exitOK
+	return viewErr(e, "discover", views.NewDiscover(viewType(cf.json), e.view()).Nodes(nodes))
 }
 
 // discoverNodes connects and discovers; nil nodes means failure with code.
@@ -401,34 +195,12 @@ func runFacts(ctx context.Context, e *env, args []string) int {
 		return exitInvalid
 	}
 	if len(pos) != 1 {
-		return usageErr(e, "facts", "usage: orch facts FACT [filters]")
+		return usageErr(e, "facts", "usage: %s", synopsis("facts"))
 	}
-	fact := pos[0]
 	nodes, code := discoverNodes(ctx, e, cf, "facts")
 	if nodes == nil {
 		return code
 	}
-	counts := map[string][]string{}
-	for _, n := range nodes {
-		v, ok := n.Facts[fact]
-		key := fleet.FactString(v)
-		if !ok {
-			key = "(unset)"
-		}
-		counts[key] = append(counts[key], n.Identity)
-	}
-	if cf.json {
-		return writeJSON(e, map[string]any{"fact": fact, "values": counts})
-	}
-	values := make([]string, 0, len(counts))
-	for v := range counts {
-		values = append(values, v)
-	}
-	sort.Strings(values)
-	fmt.Fprintf(e.stdout, "Report for fact: %s\n\n", fact)
-	for _, v := range values {
-		fmt.Fprintf(e.stdout, "  %-30s found %d times\n", v, len(counts[v]))
-	}
-	fmt.Fprintf(e.stdout, "\n%d node(s)\n", len(nodes))
-	return exitOK
+	counts := fleetops.CountFacts(nodes, pos[0])
+	return viewErr(e, "facts", views.NewFacts(viewType(cf.json), e.view()).Counts(pos[0], counts, len(nodes)))
 }

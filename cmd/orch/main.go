@@ -11,7 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
+
+	"github.com/orch-fleet/orch/internal/views"
 )
 
 // Exit codes shared by every command.
@@ -31,31 +34,48 @@ type env struct {
 	signals <-chan os.Signal
 }
 
-// command is one subcommand of orch.
-type command struct {
-	summary string
-	run     func(ctx context.Context, e *env, args []string) int
+// view returns the views' streams of e.
+func (e *env) view() *views.View { return views.NewView(e.stdout, e.stderr) }
+
+// viewType is the renderer that -json selects.
+func viewType(json bool) views.ViewType {
+	if json {
+		return views.JSON
+	}
+	return views.Human
 }
 
-// commands returns the table of subcommands. Each lives in its own file.
+// command is one subcommand of orch: its row in the table that the
+// top-level usage and `orch NAME -h` are printed from.
+type command struct {
+	synopsis string // the one-line usage, starting "orch NAME"
+	summary  string // what it does, for the top-level usage
+	run      func(ctx context.Context, e *env, args []string) int
+}
+
+// commands returns the table of subcommands; each run function lives in the
+// file named after its command (or group of commands).
 func commands() map[string]command {
+	const (
+		playbookArgs = " PLAYBOOK [-var NAME=VALUE]... [-var-file FILE]..."
+		filters      = " [-F FACT=VALUE] [-C CLASS] [-A AGENT] [-I IDENTITY]"
+	)
 	return map[string]command{
-		"version":  {"print the version", runVersion},
-		"agent":    {"run the node daemon", runAgent},
-		"broker":   {"run an embedded NATS broker with JetStream", runBroker},
-		"keygen":   {"create an nkey seed file and print its public key", runKeygen},
-		"ping":     {"ping every discovered node", runPing},
-		"discover": {"list the nodes a filter selects", runDiscover},
-		"facts":    {"count the values of a fact across the fleet", runFacts},
-		"rpc":      {"call an agent action on the fleet, or describe an agent", runRPC},
-		"validate": {"compile and check a playbook (no network)", runValidate},
-		"graph":    {"print a playbook's dependency graph as DOT", runGraph},
-		"catalog":  {"print a playbook's compiled catalog as JSON", runCatalog},
-		"fmt":      {"format playbook files canonically", runFmt},
-		"apply":    {"apply a playbook to the fleet", runApply},
-		"plan":     {"show what apply would do, changing nothing", runPlan},
-		"demo":     {"run the webapp scenario on a demo fleet (demo up: keep it running)", runDemo},
-		// commands are added here, one line each, by the files that define them
+		"version":  {"orch version", "print the version", runVersion},
+		"agent":    {"orch agent --config FILE [--check]", "run the node daemon", runAgent},
+		"broker":   {"orch broker [--listen ADDR] [--store-dir DIR] [flags]", "run an embedded NATS broker with JetStream", runBroker},
+		"keygen":   {"orch keygen --out FILE", "create an nkey seed file and print its public key", runKeygen},
+		"ping":     {"orch ping" + filters + " [flags]", "ping every discovered node", runPing},
+		"discover": {"orch discover" + filters + " [flags]", "list the nodes a filter selects", runDiscover},
+		"facts":    {"orch facts FACT [filters]", "count the values of a fact across the fleet", runFacts},
+		"rpc":      {"orch rpc AGENT ACTION [INPUT=VALUE]... [filters] | orch rpc --describe AGENT", "call an agent action on the fleet, or describe an agent", runRPC},
+		"validate": {"orch validate" + playbookArgs, "compile and check a playbook (no network)", runValidate},
+		"graph":    {"orch graph" + playbookArgs, "print a playbook's dependency graph as DOT", runGraph},
+		"catalog":  {"orch catalog" + playbookArgs, "print a playbook's compiled catalog as JSON", runCatalog},
+		"fmt":      {"orch fmt [-check] [-diff] [PATH]...", "format playbook files canonically", runFmt},
+		"apply":    {"orch apply" + playbookArgs + " [flags]", "apply a playbook to the fleet", runApply},
+		"plan":     {"orch plan" + playbookArgs + " [flags]", "show what apply would do, changing nothing", runPlan},
+		"demo":     {"orch demo [up] [--dir DIR]", "run the webapp scenario on a demo fleet (demo up: keep it running)", runDemo},
 	}
 }
 
@@ -96,6 +116,7 @@ func run(ctx context.Context, e *env, args []string) int {
 	return c.run(ctx, e, args[1:])
 }
 
+// usage prints every command's summary and synopsis.
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "Usage: orch COMMAND [ARGS...]")
 	fmt.Fprintln(w, "\nCommands:")
@@ -105,7 +126,17 @@ func usage(w io.Writer, cmds map[string]command) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n  %-10s   %s\n", n, cmds[n].summary, "", cmds[n].synopsis)
 	}
 	fmt.Fprintln(w, "\nRun 'orch COMMAND -h' for a command's flags. Documentation: docs/cli.md")
+}
+
+// synopsis is the one-line usage of a command or subcommand ("demo up"):
+// the table's row for its first word.
+func synopsis(name string) string {
+	cmd, _, _ := strings.Cut(name, " ")
+	if c, ok := commands()[cmd]; ok {
+		return c.synopsis
+	}
+	return "orch " + name + " [flags]"
 }

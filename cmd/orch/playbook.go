@@ -1,21 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
-	"sort"
-	"strings"
-
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
-	"github.com/hashicorp/hcl/v2/hclwrite"
 
 	"github.com/orch-fleet/orch/catalog"
+	"github.com/orch-fleet/orch/internal/hclfmt"
 	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/resources"
 )
@@ -38,7 +30,7 @@ func addPlaybookFlags(fs *flag.FlagSet) *playbookFlags {
 func (p *playbookFlags) load(e *env, path string) *catalog.Catalog {
 	cat, diags := catalog.Load(path, resources.Builtin(), catalog.LoadOptions{Vars: p.vars, VarFiles: p.varFiles, Env: e.getenv, Schemas: builtin.Schema})
 	if len(diags) > 0 {
-		catalog.WriteDiagnostics(e.stderr, diags, false)
+		e.view().Diagnostics(diags)
 	}
 	if diags.HasErrors() {
 		return nil
@@ -53,7 +45,7 @@ func onePath(e *env, cmd string, fs *flag.FlagSet, args []string) (string, bool)
 		return "", false
 	}
 	if len(pos) != 1 {
-		usageErr(e, cmd, "usage: orch %s PLAYBOOK [-var NAME=VALUE]... [-var-file FILE]...", cmd)
+		usageErr(e, cmd, "usage: %s", synopsis(cmd))
 		return "", false
 	}
 	return pos[0], true
@@ -71,7 +63,7 @@ func runValidate(_ context.Context, e *env, args []string) int {
 	if cat == nil {
 		return exitInvalid
 	}
-	fmt.Fprintf(e.stdout, "%s: valid, %d resource instance(s), %d node set(s)\n", path, len(cat.Resources), len(cat.NodeSets))
+	e.view().Valid(path, cat)
 	return exitOK
 }
 
@@ -88,7 +80,7 @@ func runCatalog(_ context.Context, e *env, args []string) int {
 	if cat == nil {
 		return exitInvalid
 	}
-	return writeJSON(e, cat)
+	return viewErr(e, "catalog", e.view().Catalog(cat))
 }
 
 // runGraph is `orch graph PATH`: the catalog as DOT.
@@ -103,54 +95,8 @@ func runGraph(_ context.Context, e *env, args []string) int {
 	if cat == nil {
 		return exitInvalid
 	}
-	fmt.Fprint(e.stdout, dotGraph(cat, resources.Builtin()))
+	e.view().Graph(cat, resources.Builtin())
 	return exitOK
-}
-
-// dotGraph renders the catalog: a box per resource instance labelled with
-// its address and agent.action, module instances as clusters, edges from
-// dependency to dependent.
-func dotGraph(cat *catalog.Catalog, reg resources.Registry) string {
-	var b strings.Builder
-	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
-	b.WriteString("digraph catalog {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n")
-	byModule := map[string][]*catalog.Resource{}
-	for _, r := range cat.Resources {
-		byModule[r.Module] = append(byModule[r.Module], r)
-	}
-	var mods []string
-	for m := range byModule {
-		mods = append(mods, m)
-	}
-	sort.Strings(mods)
-	for i, m := range mods {
-		indent := "  "
-		if m != "" {
-			fmt.Fprintf(&b, "  subgraph cluster_%d {\n    label=%s;\n    style=rounded;\n", i, q(m))
-			indent = "    "
-		}
-		for _, r := range byModule[m] {
-			action := r.Type
-			if t, ok := reg.Lookup(r.Type); ok {
-				if req, err := t.Request(r.Static); err == nil {
-					action = req.Agent + "." + req.Action
-				} else if t.Agent != "" && t.Action != "" {
-					action = t.Agent + "." + t.Action
-				}
-			}
-			fmt.Fprintf(&b, "%s%s [label=%s];\n", indent, q(r.Addr), q(r.Addr+"\n"+action))
-		}
-		if m != "" {
-			b.WriteString("  }\n")
-		}
-	}
-	for _, r := range cat.Resources {
-		for _, d := range r.DependsOn {
-			fmt.Fprintf(&b, "  %s -> %s;\n", q(d), q(r.Addr))
-		}
-	}
-	b.WriteString("}\n")
-	return b.String()
 }
 
 // runFmt is `orch fmt [-check] [-diff] PATH...`.
@@ -165,23 +111,11 @@ func runFmt(_ context.Context, e *env, args []string) int {
 	if len(paths) == 0 {
 		paths = []string{"."}
 	}
-	var files []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return usageErr(e, "fmt", "%v", err)
-		}
-		if !st.IsDir() {
-			files = append(files, p)
-			continue
-		}
-		_ = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".hcl") {
-				files = append(files, path)
-			}
-			return nil
-		})
+	files, err := hclfmt.Files(paths)
+	if err != nil {
+		return usageErr(e, "fmt", "%v", err)
 	}
+	v := e.view()
 	code := exitOK
 	for _, f := range files {
 		src, err := os.ReadFile(f)
@@ -190,19 +124,16 @@ func runFmt(_ context.Context, e *env, args []string) int {
 			code = exitFailed
 			continue
 		}
-		if _, diags := hclsyntax.ParseConfig(src, f, hcl.InitialPos); diags.HasErrors() {
-			catalog.WriteDiagnostics(e.stderr, diags, false)
+		out, changed, diags := hclfmt.Format(f, src)
+		switch {
+		case diags.HasErrors():
+			v.Diagnostics(diags)
 			code = exitInvalid
 			continue
-		}
-		out := hclwrite.Format(src)
-		if bytes.Equal(src, out) {
+		case !changed:
 			continue
 		}
-		fmt.Fprintln(e.stdout, f)
-		if *diff {
-			fmt.Fprint(e.stdout, lineDiff(string(src), string(out)))
-		}
+		v.Unformatted(f, src, out, *diff)
 		if *check {
 			if code == exitOK {
 				code = exitFailed
@@ -215,23 +146,4 @@ func runFmt(_ context.Context, e *env, args []string) int {
 		}
 	}
 	return code
-}
-
-// lineDiff is a minimal line diff: changed lines as -old / +new.
-func lineDiff(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	var out strings.Builder
-	for i := 0; i < max(len(al), len(bl)); i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			fmt.Fprintf(&out, "-%s\n+%s\n", x, y)
-		}
-	}
-	return out.String()
 }

@@ -1,14 +1,26 @@
-// Package fleet starts the webapp scenario's fleet on loopback, in one
+// Package demofleet starts the webapp scenario's fleet on loopback, in one
 // directory: an orch broker, twelve `orch agent` processes (lb1; web1-web9
 // in clusters alfa and bravo; notify1, notify2), a real HAProxy in front of
 // nine small web servers that serve each node's current release, a git
 // repository with two revisions of the application, and a webhook receiver
-// for the notifications. `orch demo` and the end-to-end tests use it.
-package fleet
+// for the notifications. `orch demo` and the end-to-end test of the
+// scenario (examples/webapp/scenario_test.go) use it.
+//
+// It lives under internal/ so that the orch binary does not depend on
+// examples/: playbook/ is a copy of examples/webapp/deploy.hcl and its
+// modules, embedded here and kept identical by TestPlaybookIsTheExample
+// (go test ./internal/demofleet -update refreshes it).
+//
+//	f, err := demofleet.Start(ctx, demofleet.Options{Dir: dir, Binary: orchBinary})
+//	if err != nil { ... }
+//	defer f.Stop()
+//	err = f.Bootstrap(ctx, "v1")
+package demofleet
 
 import (
 	"bytes"
 	"context"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,8 +41,13 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/orch-fleet/orch"
-	"github.com/orch-fleet/orch/examples/webapp"
 )
+
+// playbook holds playbook/deploy.hcl and playbook/modules, a copy of the
+// example's.
+//
+//go:embed playbook
+var playbook embed.FS
 
 // Web nodes and their clusters.
 var (
@@ -133,7 +150,11 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 	}
 	// The playbook, next to the fleet.
 	f.PlaybookDir = filepath.Join(dir, "playbook")
-	if err := writeFS(webapp.Playbook, f.PlaybookDir); err != nil {
+	sub, err := fs.Sub(playbook, "playbook")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFS(sub, f.PlaybookDir); err != nil {
 		return nil, err
 	}
 

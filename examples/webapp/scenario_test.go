@@ -1,4 +1,4 @@
-package fleet_test
+package webapp_test
 
 import (
 	"bufio"
@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orch-fleet/orch/examples/webapp/fleet"
+	fleet "github.com/orch-fleet/orch/internal/demofleet"
 )
 
 // bins are the orch binary and the SDK example, built once.
@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		bins.orch, bins.sdk = filepath.Join(dir, "orch"), filepath.Join(dir, "deploy-sdk")
-		for _, b := range [][]string{{bins.orch, "github.com/orch-fleet/orch/cmd/orch"}, {bins.sdk, "../deploy.go"}} {
+		for _, b := range [][]string{{bins.orch, "github.com/orch-fleet/orch/cmd/orch"}, {bins.sdk, "./deploy.go"}} {
 			if out, err := exec.Command(gobin, "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
 				fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b[1], err, out)
 				return 1
