@@ -130,9 +130,12 @@ type Report struct {
 	Skipped   int                 `json:"skipped"`
 	Cancelled bool                `json:"cancelled,omitempty"`
 	NoOp      bool                `json:"noop,omitempty"` // a plan: Changed counts what would change
-	Started   time.Time           `json:"started"`
-	Elapsed   time.Duration       `json:"elapsed_ns"`
-	byAddr    map[string]*ResourceReport
+	// InternalError: a resource failed through a bug (a panic), not
+	// through the fleet; the CLI exits 3.
+	InternalError bool          `json:"internal_error,omitempty"`
+	Started       time.Time     `json:"started"`
+	Elapsed       time.Duration `json:"elapsed_ns"`
+	byAddr        map[string]*ResourceReport
 }
 
 // Run walks the catalog: it takes the run lock (Options.Locker), then

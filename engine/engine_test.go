@@ -390,3 +390,18 @@ func TestSkipNamesRootCause(t *testing.T) {
 		}
 	}
 }
+
+// A panic while applying a resource (a bug) fails that resource as an
+// internal error; independent resources still run and the report says so.
+func TestPanicFailsResourceAsInternalError(t *testing.T) {
+	f := &fakeFleet{nodes: []string{"n1"}}
+	bad := res("bad", []string{"n1"})
+	bad.Late.(*late).args = func(catalog.Resolved) (map[string]any, error) { panic("nil map") }
+	rep := run(t, f, engine.Options{}, bad, res("after", []string{"n1"}, "t.bad"), res("other", []string{"n1"}))
+	if got := outcomes(rep); got != "t.bad=failed t.after=skipped t.other=ok" {
+		t.Fatalf("outcomes %s", got)
+	}
+	if !rep.InternalError || !strings.Contains(rep.Resources[0].Reason, "internal error") {
+		t.Errorf("internal error %v, reason %q", rep.InternalError, rep.Resources[0].Reason)
+	}
+}

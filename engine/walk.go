@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -84,7 +85,7 @@ func (w *walker) walk(ctx context.Context, g *dag.Graph[*catalog.Resource]) erro
 // success, after a fail_ok failure, and in a plan always (a plan shows
 // every step, also those after one that would fail now).
 func (w *walker) visit(ctx context.Context, r *catalog.Resource) dag.Outcome {
-	rr := w.apply(ctx, r)
+	rr := w.applySafely(ctx, r)
 	w.recordResults(rr)
 	w.mu.Lock()
 	w.report.byAddr[r.Addr] = rr
@@ -94,6 +95,22 @@ func (w *walker) visit(ctx context.Context, r *catalog.Resource) dag.Outcome {
 	}
 	w.failed.Store(true)
 	return dag.Failed
+}
+
+// applySafely applies r; a panic (a bug in orch or in a resource type)
+// fails r as an internal error instead of killing the run, and marks the
+// report so that the CLI exits 3.
+func (w *walker) applySafely(ctx context.Context, r *catalog.Resource) (rr *ResourceReport) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.mu.Lock()
+			w.report.InternalError = true
+			w.mu.Unlock()
+			rr = &ResourceReport{Addr: r.Addr, Type: r.Type, FailOK: r.FailOK, Started: w.o.Clock()}
+			rr = w.end(rr, OutcomeFailed, fmt.Sprintf("internal error (a bug in orch; please report it): %v\n%s", p, debug.Stack()))
+		}
+	}()
+	return w.apply(ctx, r)
 }
 
 // gate says why a ready resource must not start, if it must not.

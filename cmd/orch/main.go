@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -22,6 +23,7 @@ const (
 	exitOK      = 0 // everything applied / answered
 	exitFailed  = 1 // something failed on the fleet
 	exitInvalid = 2 // bad playbook or command line; nothing was changed
+	exitBug     = 3 // an internal error: a bug in orch, to be reported
 )
 
 // env is what a command may touch of the outside world, so that tests can run
@@ -94,9 +96,21 @@ func main() {
 	os.Exit(run(context.Background(), e, os.Args[1:]))
 }
 
-// run dispatches args to a subcommand and returns the exit code.
+// run dispatches args to a subcommand and returns the exit code. A panic
+// is a bug in orch: it is reported as such with exit 3, never mistaken for
+// a bad playbook (exit 2).
 func run(ctx context.Context, e *env, args []string) int {
-	cmds := commands()
+	return dispatch(ctx, e, args, commands())
+}
+
+// dispatch runs the command args name from cmds.
+func dispatch(ctx context.Context, e *env, args []string, cmds map[string]command) (code int) {
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(e.stderr, "orch: internal error (a bug in orch; please report it with the command and this message): %v\n%s", p, debug.Stack())
+			code = exitBug
+		}
+	}()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(e.stderr, cmds)
 		if len(args) == 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -73,4 +74,18 @@ func TestCommandHelp(t *testing.T) {
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return l
+}
+
+// A panic in a command is a bug: exit 3 with a request to report it,
+// never exit 2 (which means a bad playbook or command line).
+func TestPanicIsInternalError(t *testing.T) {
+	var out, errb bytes.Buffer
+	e := &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	cmds := map[string]command{"boom": {"orch boom", "panics", func(context.Context, *env, []string) int { panic("index out of range") }}}
+	if code := dispatch(context.Background(), e, []string{"boom"}, cmds); code != exitBug {
+		t.Fatalf("exit %d, want %d", code, exitBug)
+	}
+	if !strings.Contains(errb.String(), "internal error") || !strings.Contains(errb.String(), "please report") || !strings.Contains(errb.String(), "index out of range") {
+		t.Errorf("stderr %q does not report an internal error", errb.String())
+	}
 }
