@@ -17,10 +17,20 @@ var factOps = []string{"==", "!=", "=~", ">=", "<=", ">", "<", "="}
 // expression), cluster=~al, cpus>=4, cpus<8 ...
 func ParseFactFilter(s string) (FactFilter, error) {
 	i := strings.IndexAny(s, "=!<>")
-	if i <= 0 {
+	if i <= 0 || !hasFactOp(s[i:]) || strings.TrimSpace(s[:i]) == "" {
 		return FactFilter{}, fmt.Errorf("fact filter %q: want FACT=VALUE, FACT=/REGEX/, FACT!=VALUE or FACT>=NUMBER", s)
 	}
 	return NewFactFilter(strings.TrimSpace(s[:i]), s[i:])
+}
+
+// hasFactOp reports whether cond starts with an operator.
+func hasFactOp(cond string) bool {
+	for _, op := range factOps {
+		if strings.HasPrefix(cond, op) {
+			return true
+		}
+	}
+	return false
 }
 
 // NewFactFilter makes the condition cond on the fact named fact. cond is an
@@ -30,7 +40,7 @@ func ParseFactFilter(s string) (FactFilter, error) {
 // numbers. This one grammar serves the command line (-F cluster=bravo,
 // through ParseFactFilter) and playbooks (fact = { cluster = "bravo" }).
 func NewFactFilter(fact, cond string) (FactFilter, error) {
-	f := FactFilter{Fact: fact, Op: "==", Value: cond}
+	f := FactFilter{Fact: fact, Op: "==", Value: strings.TrimSpace(cond)}
 	for _, op := range factOps {
 		if strings.HasPrefix(cond, op) {
 			f.Op, f.Value = op, strings.TrimSpace(cond[len(op):])

@@ -18,6 +18,8 @@ func TestParseFactFilter(t *testing.T) {
 		"dotted":          {in: "os.family=debian", want: FactFilter{"os.family", "==", "debian"}},
 		"value with op":   {in: "motd=a=b", want: FactFilter{"motd", "==", "a=b"}},
 		"no operator":     {in: "cluster", wantErr: true},
+		"bang alone":      {in: "cluster!bravo", wantErr: true},
+		"blank name":      {in: " =x", wantErr: true},
 		"no name":         {in: "=bravo", wantErr: true},
 		"not a number":    {in: "cpus>=many", wantErr: true},
 		"bad regex":       {in: "cluster=/(/", wantErr: true},

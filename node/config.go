@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,10 +88,27 @@ type ProviderBlock struct {
 	Range hcl.Range `hcl:",def_range"`
 }
 
+// Limits on what the agent reads at start and on SIGHUP: a config or
+// facts file larger than this is refused rather than read into memory.
+const (
+	MaxConfigSize = 1 << 20 // bytes of the agent config file
+	MaxFactsSize  = 4 << 20 // bytes of the facts file
+)
+
 // LoadConfig reads and checks a node configuration file.
 func LoadConfig(path string) (*Config, hcl.Diagnostics) {
+	src, err := readLimited(path, MaxConfigSize)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read the agent config", Detail: err.Error()}}
+	}
+	return ParseConfig(src, path)
+}
+
+// ParseConfig is LoadConfig on the text of a config file; path is the
+// name used in diagnostics and the base of relative paths.
+func ParseConfig(src []byte, path string) (*Config, hcl.Diagnostics) {
 	p := hclparse.NewParser()
-	f, diags := p.ParseHCLFile(path)
+	f, diags := p.ParseHCL(src, path)
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -189,7 +207,7 @@ func (c *Config) Facts() (map[string]any, error) {
 
 // readFacts reads the facts file, YAML or JSON (JSON is YAML).
 func (c *Config) readFacts() (map[string]any, error) {
-	b, err := os.ReadFile(c.FactsFile)
+	b, err := readLimited(c.FactsFile, MaxFactsSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading facts file: %w", err)
 	}
@@ -229,4 +247,21 @@ func ctyToGo(v cty.Value) (any, error) {
 	var out any
 	err = json.Unmarshal(b, &out)
 	return out, err
+}
+
+// readLimited reads a regular file of at most limit bytes.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return b, nil
 }
