@@ -36,14 +36,11 @@ func addPlaybookFlags(fs *flag.FlagSet) *playbookFlags {
 
 // load compiles the playbook, printing diagnostics; nil means exit 2.
 func (p *playbookFlags) load(e *env, path string) *catalog.Catalog {
-	cat, diags := catalog.Load(path, resources.Builtin(), catalog.LoadOptions{Vars: p.vars, VarFiles: p.varFiles, Env: e.getenv, Schemas: builtin.Schema})
-	if len(diags) > 0 {
-		catalog.WriteDiagnostics(e.stderr, diags, false)
+	res := catalog.Compile(path, resources.Builtin(), catalog.LoadOptions{Vars: p.vars, VarFiles: p.varFiles, Env: e.getenv, Schemas: builtin.Schema})
+	if len(res.Diagnostics) > 0 {
+		catalog.WriteDiagnostics(e.stderr, res.Files, res.Diagnostics, false)
 	}
-	if diags.HasErrors() {
-		return nil
-	}
-	return cat
+	return res.Catalog
 }
 
 // onePath parses flags and expects exactly one playbook path.
@@ -190,8 +187,8 @@ func runFmt(_ context.Context, e *env, args []string) int {
 			code = exitFailed
 			continue
 		}
-		if _, diags := hclsyntax.ParseConfig(src, f, hcl.InitialPos); diags.HasErrors() {
-			catalog.WriteDiagnostics(e.stderr, diags, false)
+		if file, diags := hclsyntax.ParseConfig(src, f, hcl.InitialPos); diags.HasErrors() {
+			catalog.WriteDiagnostics(e.stderr, map[string]*hcl.File{f: file}, diags, false)
 			code = exitInvalid
 			continue
 		}
