@@ -40,6 +40,8 @@ type compiler struct {
 	ev    *evaluation                // evaluate
 	deps  map[string]map[string]bool // expand: instance address -> the addresses it depends on
 	cat   *Catalog                   // instances
+
+	ran string // the last pass run
 }
 
 // pass is one named step of the compiler.
@@ -82,6 +84,7 @@ func (c *compiler) run(last string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, p := range passes() {
 		d := p.run(c)
+		c.ran = p.name
 		diags = append(diags, d...)
 		stop := c.fatal || p.name == last ||
 			(p.halt == haltOnOwnErrors && d.HasErrors()) ||
@@ -107,18 +110,17 @@ type Result struct {
 // *.hcl.json files) into a catalog. Every problem found is an HCL
 // diagnostic with its source range. Nothing is sent to the fleet.
 func Compile(path string, reg resources.Registry, o LoadOptions) *Result {
-	return compileUpTo(path, reg, o, "")
-}
-
-// compileUpTo runs the passes up to the one named last ("" for all).
-func compileUpTo(path string, reg resources.Registry, o LoadOptions, last string) *Result {
-	c := &compiler{path: path, reg: reg, opts: o, parser: hclparse.NewParser(), funcs: functions()}
-	diags := c.run(last)
+	c := newCompiler(path, reg, o)
+	diags := c.run("")
 	res := &Result{Diagnostics: diags, Files: c.parser.Files()}
 	if !diags.HasErrors() {
 		res.Catalog = c.cat
 	}
 	return res
+}
+
+func newCompiler(path string, reg resources.Registry, o LoadOptions) *compiler {
+	return &compiler{path: path, reg: reg, opts: o, parser: hclparse.NewParser(), funcs: functions()}
 }
 
 // Load is Compile returning the catalog and the diagnostics only; the

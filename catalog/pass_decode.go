@@ -342,7 +342,7 @@ func (r *resourceDecl) checkTypeArgs(body, remain hcl.Body) hcl.Diagnostics {
 	if len(hide.Attributes)+len(hide.Blocks) > 0 {
 		_, r.remain, _ = remain.PartialContent(hide) // only hides: what it says is reported above
 	}
-	attrs, _ := r.remain.JustAttributes()        // the arguments given (blocks are reported above)
+	attrs, _ := r.remain.JustAttributes() // the arguments given (blocks are reported above)
 	for _, a := range r.t.Args {
 		if _, ok := attrs[a.Name]; a.Required && !ok {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing required argument",
