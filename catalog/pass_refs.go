@@ -132,7 +132,18 @@ func (rc *refChecker) declared(root string) []string {
 	return names
 }
 
-var refWhat = map[string]string{"var": "variable", "local": "local value", "nodes": "node set", "module": "module"}
+// refWhat names what a reference root stands for, in messages.
+func refWhat(root string) string {
+	switch root {
+	case "var":
+		return "variable"
+	case "local":
+		return "local value"
+	case "nodes":
+		return "node set"
+	}
+	return root
+}
 
 func (rc *refChecker) undeclared(t hcl.Traversal, what, name string, names []string) *hcl.Diagnostic {
 	detail := fmt.Sprintf("There is no %s %q in this playbook.", what, name) + didYouMean(name, names)
@@ -156,7 +167,7 @@ func (rc *refChecker) named(r *refs, t hcl.Traversal, site refSite) *hcl.Diagnos
 		}
 	}
 	rc.holes.add(root, attr)
-	return rc.undeclared(t, refWhat[root], attr, names)
+	return rc.undeclared(t, refWhat(root), attr, names)
 }
 
 // moduleRef classifies module.NAME (depends_on only: modules have no
