@@ -167,7 +167,7 @@ func (s *scope) evalDecl(dv *decl) {
 		proto.afterPref = append(proto.afterPref, s.prefix+"module."+m)
 	}
 	proto.afterPref = append(proto.afterPref, s.after...)
-	spec := typeSpec(d.t)
+	spec := d.spec
 	elems := map[string]cty.Value{}
 	var list []cty.Value
 	for _, k := range keys {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
+	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 
@@ -106,6 +107,7 @@ type resourceDecl struct {
 	meta           hcl.Attributes
 	retry          *hcl.Block
 	remain         hcl.Body // the type's arguments; what the type does not take is hidden
+	spec           hcldec.ObjectSpec
 	rng            hcl.Range
 }
 
@@ -128,11 +130,28 @@ type parser struct {
 	reg   resources.Registry
 	stack []string           // module directories being parsed, against recursion
 	done  map[string]*module // module directories parsed, by clean path
+	types map[string]*typeInfo
+}
+
+// typeInfo is what decoding needs of a resource type, built once per type.
+type typeInfo struct {
+	names bodyNames         // the names a resource body may hold
+	spec  hcldec.ObjectSpec // its arguments' spec
+}
+
+// typeInfo returns the names and spec of t.
+func (ps *parser) typeInfo(t *resources.Type) *typeInfo {
+	if ti, ok := ps.types[t.Name]; ok {
+		return ti
+	}
+	ti := &typeInfo{names: argNames(t), spec: typeSpec(t)}
+	ps.types[t.Name] = ti
+	return ti
 }
 
 // decode is the decode pass.
 func (c *compiler) decode() hcl.Diagnostics {
-	ps := &parser{p: c.parser, reg: c.reg, done: map[string]*module{}}
+	ps := &parser{p: c.parser, reg: c.reg, done: map[string]*module{}, types: map[string]*typeInfo{}}
 	root, diags := ps.parseModule(c.path, nil)
 	c.root = root
 	c.fatal = root == nil
@@ -309,7 +328,9 @@ func (ps *parser) parseResource(b *hcl.Block) (*resourceDecl, hcl.Diagnostics) {
 	if a, ok := r.meta["count"]; ok && r.meta["for_each"] != nil {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid combination of count and for_each", Detail: "A resource takes count or for_each, not both.", Subject: a.NameRange.Ptr()})
 	}
-	return r, append(diags, r.checkTypeArgs(b.Body, remain)...)
+	ti := ps.typeInfo(t)
+	r.spec = ti.spec
+	return r, append(diags, r.checkTypeArgs(b.Body, remain, ti.names)...)
 }
 
 // argNames are the names a resource body of type t may hold.
@@ -326,9 +347,8 @@ func argNames(t *resources.Type) bodyNames {
 // it requires but are missing, now rather than at evaluation. What the type
 // does not take is hidden from r.remain, so evaluation does not report it
 // again.
-func (r *resourceDecl) checkTypeArgs(body, remain hcl.Body) hcl.Diagnostics {
+func (r *resourceDecl) checkTypeArgs(body, remain hcl.Body, names bodyNames) hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	names := argNames(r.t)
 	hide := &hcl.BodySchema{}
 	for _, e := range extras(body, remain, names) {
 		diags = append(diags, e.diag(names, fmt.Sprintf("%s takes no argument %q.", r.typeName, e.name)))

@@ -269,11 +269,10 @@ func (rc *refChecker) dependsOn(a *hcl.Attribute, r *refs, self string) hcl.Diag
 	return diags
 }
 
-// sortedTraversals orders traversals by position, so that diagnostics come
-// in source order.
-func sortedTraversals(travs []hcl.Traversal) []hcl.Traversal {
-	sort.SliceStable(travs, func(i, j int) bool { return rangeLess(travs[i].SourceRange(), travs[j].SourceRange()) })
-	return travs
+// inSourceOrder orders diagnostics by position (traversals come from maps).
+func inSourceOrder(diags hcl.Diagnostics) hcl.Diagnostics {
+	sort.SliceStable(diags, func(i, j int) bool { return rangeLess(*diags[i].Subject, *diags[j].Subject) })
+	return diags
 }
 
 // resourceTraversals returns the traversals of a resource block's
@@ -286,20 +285,20 @@ func resourceTraversals(d *resourceDecl) []hcl.Traversal {
 		}
 		travs = append(travs, a.Expr.Variables()...)
 	}
-	travs = append(travs, hcldec.Variables(d.remain, typeSpec(d.t))...)
+	travs = append(travs, hcldec.Variables(d.remain, d.spec)...)
 	if d.retry != nil {
 		attrs, _ := d.retry.Body.JustAttributes() // its content is checked by evaluate
 		for _, a := range attrs {
 			travs = append(travs, a.Expr.Variables()...)
 		}
 	}
-	return sortedTraversals(travs)
+	return travs
 }
 
 // resourceRefs collects the references of a resource decl.
 func (rc *refChecker) resourceRefs(d *resourceDecl) (*refs, hcl.Diagnostics) {
 	r := newRefs()
-	diags := rc.collect(r, resourceTraversals(d), refSite{self: d.key()})
+	diags := inSourceOrder(rc.collect(r, resourceTraversals(d), refSite{self: d.key()}))
 	if e, ok := d.meta["expect"]; ok {
 		diags = append(diags, rc.collect(r, e.Expr.Variables(), refSite{self: d.key(), allowReply: true})...)
 	}
@@ -346,6 +345,6 @@ func (rc *refChecker) callRefs(c *moduleCall) (*refs, hcl.Diagnostics) {
 		}
 	}
 	self := "module." + c.name
-	diags := rc.collect(r, sortedTraversals(travs), refSite{self: self})
+	diags := inSourceOrder(rc.collect(r, travs, refSite{self: self}))
 	return r, append(diags, rc.dependsOn(c.dependsOn, r, self)...)
 }
