@@ -26,12 +26,12 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
 	cfg, diags := node.LoadConfig(*config)
 	if diags.HasErrors() {
-		e.view().Diagnostics(diags)
+		e.view().Diagnostics(diags, nil)
 		return exitInvalid
 	}
 	n, diags := node.New(cfg, node.Options{Version: version, Logger: log})
 	if diags.HasErrors() {
-		e.view().Diagnostics(diags)
+		e.view().Diagnostics(diags, nil)
 		return exitInvalid
 	}
 	if *check {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/internal/hclfmt"
 	"github.com/orch-fleet/orch/providers/builtin"
@@ -28,14 +29,11 @@ func addPlaybookFlags(fs *flag.FlagSet) *playbookFlags {
 
 // load compiles the playbook, printing diagnostics; nil means exit 2.
 func (p *playbookFlags) load(e *env, path string) *catalog.Catalog {
-	cat, diags := catalog.Load(path, resources.Builtin(), catalog.LoadOptions{Vars: p.vars, VarFiles: p.varFiles, Env: e.getenv, Schemas: builtin.Schema})
-	if len(diags) > 0 {
-		e.view().Diagnostics(diags)
+	res := catalog.Compile(path, resources.Builtin(), catalog.LoadOptions{Vars: p.vars, VarFiles: p.varFiles, Env: e.getenv, Schemas: builtin.Schema})
+	if len(res.Diagnostics) > 0 {
+		e.view().Diagnostics(res.Diagnostics, res.Files)
 	}
-	if diags.HasErrors() {
-		return nil
-	}
-	return cat
+	return res.Catalog
 }
 
 // onePath parses flags and expects exactly one playbook path.
@@ -127,7 +125,7 @@ func runFmt(_ context.Context, e *env, args []string) int {
 		out, changed, diags := hclfmt.Format(f, src)
 		switch {
 		case diags.HasErrors():
-			v.Diagnostics(diags)
+			v.Diagnostics(diags, map[string]*hcl.File{f: {Bytes: src}})
 			code = exitInvalid
 			continue
 		case !changed:

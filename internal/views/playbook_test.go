@@ -34,7 +34,10 @@ func TestUnformatted(t *testing.T) {
 func TestDiagnostics(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "deploy.hcl")
-	if err := os.WriteFile(file, []byte("resource \"nope\" \"x\" {\n  targets = 3\n}\n"), 0o644); err != nil {
+	// The snippet comes from the parser's file cache, not the disk: the
+	// file on disk has changed since it was compiled.
+	cache := map[string]*hcl.File{file: {Bytes: []byte("resource \"nope\" \"x\" {\n  targets = 3\n}\n")}}
+	if err := os.WriteFile(file, []byte("# edited after compiling\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	diags := hcl.Diagnostics{
@@ -44,7 +47,7 @@ func TestDiagnostics(t *testing.T) {
 			Subject: &hcl.Range{Filename: filepath.Join(dir, "gone.hcl"), Start: hcl.Pos{Line: 2, Column: 1}, End: hcl.Pos{Line: 2, Column: 2}}},
 	}
 	var out, errb strings.Builder
-	if n := NewView(&out, &errb).Diagnostics(diags); n != 1 {
+	if n := NewView(&out, &errb).Diagnostics(diags, cache); n != 1 {
 		t.Errorf("%d errors, want 1", n)
 	}
 	if out.Len() > 0 {

@@ -3,9 +3,11 @@ package views
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"os"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/orch-fleet/orch/catalog"
 	"golang.org/x/term"
 )
 
@@ -30,28 +32,25 @@ func NewView(stdout, stderr io.Writer) *View {
 	return &View{stdout: stdout, stderr: stderr}
 }
 
-// Diagnostics prints HCL diagnostics on stderr, with a snippet of the
-// source when its file can be read, and returns how many were errors.
-func (v *View) Diagnostics(diags hcl.Diagnostics) int {
-	files := map[string]*hcl.File{}
-	errs := 0
+// Diagnostics writes diags with a source snippet under each and returns
+// how many are errors. files is the parser's file cache
+// (catalog.Result.Files), so the snippet is the text that was compiled; a
+// file missing from it is read from disk (the agent config). The writer is
+// the compiler's, which the goldens under testdata/ also use.
+func (v *View) Diagnostics(diags hcl.Diagnostics, files map[string]*hcl.File) int {
+	all := maps.Clone(files)
+	if all == nil {
+		all = map[string]*hcl.File{}
+	}
 	for _, d := range diags {
-		if d.Severity == hcl.DiagError {
-			errs++
-		}
-		if d.Subject == nil {
-			continue
-		}
-		if _, ok := files[d.Subject.Filename]; ok {
+		if d.Subject == nil || all[d.Subject.Filename] != nil {
 			continue
 		}
 		if b, err := os.ReadFile(d.Subject.Filename); err == nil {
-			files[d.Subject.Filename] = &hcl.File{Bytes: b}
+			all[d.Subject.Filename] = &hcl.File{Bytes: b}
 		}
 	}
-	w := hcl.NewDiagnosticTextWriter(v.stderr, files, 100, false)
-	_ = w.WriteDiagnostics(diags)
-	return errs
+	return catalog.WriteDiagnostics(v.stderr, all, diags, false)
 }
 
 // JSON writes x as indented JSON on stdout.

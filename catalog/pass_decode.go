@@ -9,11 +9,17 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
+	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/orch-fleet/orch/resources"
 )
+
+// The decode pass: files → modules of declarations, each block checked
+// against its schema. A bad block is reported and left out; the other
+// passes still run, so that every problem of the playbook is reported at
+// once.
 
 // The top-level blocks of a playbook.
 var fileSchema = &hcl.BodySchema{
@@ -70,6 +76,8 @@ type module struct {
 	// to their resources are not reported again.
 	badTypes map[string]bool
 	calls    []*moduleCall
+	// graph is the declaration reference graph (the references pass).
+	graph *declGraph
 }
 
 type varDecl struct {
@@ -98,7 +106,8 @@ type resourceDecl struct {
 	t              *resources.Type
 	meta           hcl.Attributes
 	retry          *hcl.Block
-	remain         hcl.Body
+	remain         hcl.Body // the type's arguments; what the type does not take is hidden
+	spec           hcldec.ObjectSpec
 	rng            hcl.Range
 }
 
@@ -119,7 +128,34 @@ type moduleCall struct {
 type parser struct {
 	p     *hclparse.Parser
 	reg   resources.Registry
-	stack []string // module directories being parsed, against recursion
+	stack []string           // module directories being parsed, against recursion
+	done  map[string]*module // module directories parsed, by clean path
+	types map[string]*typeInfo
+}
+
+// typeInfo is what decoding needs of a resource type, built once per type.
+type typeInfo struct {
+	names bodyNames         // the names a resource body may hold
+	spec  hcldec.ObjectSpec // its arguments' spec
+}
+
+// typeInfo returns the names and spec of t.
+func (ps *parser) typeInfo(t *resources.Type) *typeInfo {
+	if ti, ok := ps.types[t.Name]; ok {
+		return ti
+	}
+	ti := &typeInfo{names: argNames(t), spec: typeSpec(t)}
+	ps.types[t.Name] = ti
+	return ti
+}
+
+// decode is the decode pass.
+func (c *compiler) decode() hcl.Diagnostics {
+	ps := &parser{p: c.parser, reg: c.reg, done: map[string]*module{}, types: map[string]*typeInfo{}}
+	root, diags := ps.parseModule(c.path, nil)
+	c.root = root
+	c.fatal = root == nil
+	return diags
 }
 
 // playbookFiles lists the files of a playbook path: the file itself, or
@@ -149,6 +185,14 @@ func playbookFiles(path string) ([]string, error) {
 	return files, nil
 }
 
+// parseFile parses one native or JSON file into the parser's cache.
+func (ps *parser) parseFile(name string) (*hcl.File, hcl.Diagnostics) {
+	if strings.HasSuffix(name, ".json") {
+		return ps.p.ParseJSONFile(name)
+	}
+	return ps.p.ParseHCLFile(name)
+}
+
 // parseModule parses the playbook at path (a file or directory).
 func (ps *parser) parseModule(path string, from *hcl.Range) (*module, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
@@ -156,24 +200,18 @@ func (ps *parser) parseModule(path string, from *hcl.Range) (*module, hcl.Diagno
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read playbook", Detail: err.Error(), Subject: from}}
 	}
-	m := &module{path: path, dir: path}
+	m := &module{path: path, dir: path, resByKey: map[string]*resourceDecl{}, resTypes: map[string]bool{}, badTypes: map[string]bool{}}
 	if len(files) == 1 && files[0] == path {
 		m.dir = filepath.Dir(path)
 	}
 	for _, name := range files {
-		var f *hcl.File
-		var d hcl.Diagnostics
-		if strings.HasSuffix(name, ".json") {
-			f, d = ps.p.ParseJSONFile(name)
-		} else {
-			f, d = ps.p.ParseHCLFile(name)
-		}
+		f, d := ps.parseFile(name)
 		diags = append(diags, d...)
 		if f == nil {
 			continue
 		}
-		content, d := f.Body.Content(fileSchema)
-		diags = append(diags, suggestTopLevel(d)...)
+		content, d := bodyContent(f.Body, fileSchema)
+		diags = append(diags, d...)
 		if a, ok := content.Attributes["lock"]; ok {
 			m.lock = a
 		}
@@ -190,42 +228,23 @@ func (ps *parser) parseBlock(m *module, b *hcl.Block) hcl.Diagnostics {
 	switch b.Type {
 	case "variable":
 		v, d := parseVariable(b)
-		diags = append(diags, d...)
-		if v != nil {
-			m.vars = append(m.vars, v)
-		}
+		diags = d
+		m.vars = append(m.vars, v)
 	case "locals":
 		attrs, d := b.Body.JustAttributes()
-		diags = append(diags, d...)
+		diags = d
 		m.locals = append(m.locals, sortedAttrs(attrs)...)
 	case "nodes":
-		c, d := b.Body.Content(nodesSchema)
-		diags = append(diags, suggestArgs(d, nodesSchema)...)
+		c, d := bodyContent(b.Body, nodesSchema)
+		diags = d
 		m.nodes = append(m.nodes, &nodesDecl{name: b.Labels[0], attrs: c.Attributes, rng: b.DefRange})
 	case "resource":
 		r, d := ps.parseResource(b)
-		diags = append(diags, d...)
-		if r == nil && len(b.Labels) > 0 {
-			if _, known := ps.reg.Lookup(b.Labels[0]); !known {
-				if m.badTypes == nil {
-					m.badTypes = map[string]bool{}
-				}
-				m.badTypes[b.Labels[0]] = true
-			}
-		}
-		if r != nil {
-			m.resources = append(m.resources, r)
-			if m.resByKey == nil {
-				m.resByKey, m.resTypes = map[string]*resourceDecl{}, map[string]bool{}
-			}
-			m.resTypes[r.typeName] = true
-			if _, dup := m.resByKey[r.key()]; !dup {
-				m.resByKey[r.key()] = r
-			}
-		}
+		diags = d
+		m.addResource(r, b.Labels[0])
 	case "module":
 		c, d := ps.parseModuleCall(m, b)
-		diags = append(diags, d...)
+		diags = d
 		if c != nil {
 			m.calls = append(m.calls, c)
 		}
@@ -233,9 +252,21 @@ func (ps *parser) parseBlock(m *module, b *hcl.Block) hcl.Diagnostics {
 	return diags
 }
 
+// addResource adds a decoded resource; nil means its type is unknown.
+func (m *module) addResource(r *resourceDecl, typeName string) {
+	if r == nil {
+		m.badTypes[typeName] = true
+		return
+	}
+	m.resources = append(m.resources, r)
+	m.resTypes[r.typeName] = true
+	if _, dup := m.resByKey[r.key()]; !dup {
+		m.resByKey[r.key()] = r
+	}
+}
+
 func parseVariable(b *hcl.Block) (*varDecl, hcl.Diagnostics) {
-	c, diags := b.Body.Content(variableSchema)
-	diags = suggestArgs(diags, variableSchema)
+	c, diags := bodyContent(b.Body, variableSchema)
 	v := &varDecl{name: b.Labels[0], typ: cty.DynamicPseudoType, rng: b.DefRange}
 	if !hclIdent(v.name) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid variable name", Detail: "A name must start with a letter and may contain only letters, digits, underscores and dashes.", Subject: b.LabelRanges[0].Ptr()})
@@ -247,9 +278,7 @@ func parseVariable(b *hcl.Block) (*varDecl, hcl.Diagnostics) {
 			v.typ, v.defaults = ty, defs
 		}
 	}
-	if a, ok := c.Attributes["default"]; ok {
-		v.def = a
-	}
+	v.def = c.Attributes["default"]
 	if a, ok := c.Attributes["sensitive"]; ok {
 		val, d := a.Expr.Value(nil)
 		diags = append(diags, d...)
@@ -272,8 +301,8 @@ func (ps *parser) parseResource(b *hcl.Block) (*resourceDecl, hcl.Diagnostics) {
 	t, ok := ps.reg.Lookup(r.typeName)
 	if !ok {
 		detail := fmt.Sprintf("There is no resource type %q.", r.typeName)
-		if s := suggest(r.typeName, ps.reg.Names()); s != "" {
-			detail += fmt.Sprintf(" Did you mean %q?", s)
+		if s := didYouMean(r.typeName, ps.reg.Names()); s != "" {
+			detail += s
 		} else {
 			detail += " The types are: " + strings.Join(ps.reg.Names(), ", ") + "."
 		}
@@ -285,7 +314,7 @@ func (ps *parser) parseResource(b *hcl.Block) (*resourceDecl, hcl.Diagnostics) {
 	r.t = t
 	content, remain, d := b.Body.PartialContent(resourceMetaSchema)
 	diags = append(diags, d...)
-	r.meta, r.remain = content.Attributes, remain
+	r.meta = content.Attributes
 	for _, rb := range content.Blocks {
 		if r.retry != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate retry block", Detail: "A resource takes at most one retry block.", Subject: rb.DefRange.Ptr()})
@@ -293,50 +322,58 @@ func (ps *parser) parseResource(b *hcl.Block) (*resourceDecl, hcl.Diagnostics) {
 		}
 		r.retry = rb
 	}
-	if _, ok := r.meta["expect"]; ok && t.Name != "rpc" {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument", Detail: "expect is an argument of the generic rpc resource type only.", Subject: r.meta["expect"].NameRange.Ptr()})
+	if a, ok := r.meta["expect"]; ok && t.Name != "rpc" {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument", Detail: "expect is an argument of the generic rpc resource type only.", Subject: a.NameRange.Ptr()})
 	}
-	if _, ok := r.meta["count"]; ok {
-		if _, ok := r.meta["for_each"]; ok {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid combination of count and for_each", Detail: "A resource takes count or for_each, not both.", Subject: r.meta["count"].NameRange.Ptr()})
-		}
+	if a, ok := r.meta["count"]; ok && r.meta["for_each"] != nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid combination of count and for_each", Detail: "A resource takes count or for_each, not both.", Subject: a.NameRange.Ptr()})
 	}
-	// Unknown and missing arguments of the type, reported now.
-	attrs, d := remain.JustAttributes()
-	for _, dd := range d {
-		if dd.Summary == "Unexpected \"retry\" block" {
-			continue
-		}
-		diags = append(diags, dd)
-	}
-	known := map[string]bool{}
-	var names []string
-	for _, a := range t.Args {
-		known[a.Name] = true
-		names = append(names, a.Name)
-	}
-	names = append(names, metaArgs...)
-	for _, a := range sortedAttrs(attrs) {
-		if !known[a.Name] {
-			detail := fmt.Sprintf("%s takes no argument %q.", r.typeName, a.Name)
-			if s := suggest(a.Name, names); s != "" {
-				detail += fmt.Sprintf(" Did you mean %q?", s)
-			}
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument", Detail: detail, Subject: a.NameRange.Ptr()})
-		}
-	}
-	for _, a := range t.Args {
-		if _, ok := attrs[a.Name]; a.Required && !ok {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing required argument",
-				Detail: fmt.Sprintf("%s requires the argument %q (%s).", r.typeName, a.Name, a.Description), Subject: b.DefRange.Ptr()})
-		}
-	}
-	return r, diags
+	ti := ps.typeInfo(t)
+	r.spec = ti.spec
+	return r, append(diags, r.checkTypeArgs(b.Body, remain, ti.names)...)
 }
 
-func (ps *parser) parseModuleCall(m *module, b *hcl.Block) (*moduleCall, hcl.Diagnostics) {
-	attrs, diags := b.Body.JustAttributes()
-	c := &moduleCall{name: b.Labels[0], inputs: hcl.Attributes{}, rng: b.DefRange}
+// argNames are the names a resource body of type t may hold.
+func argNames(t *resources.Type) bodyNames {
+	names := bodyNames{attrs: make([]string, 0, len(metaArgs)+len(t.Args)), blocks: []string{"retry"}}
+	names.attrs = append(names.attrs, metaArgs...)
+	for _, a := range t.Args {
+		names.attrs = append(names.attrs, a.Name)
+	}
+	return names
+}
+
+// checkTypeArgs reports the arguments the type does not take and the ones
+// it requires but are missing, now rather than at evaluation. What the type
+// does not take is hidden from r.remain, so evaluation does not report it
+// again.
+func (r *resourceDecl) checkTypeArgs(body, remain hcl.Body, names bodyNames) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	hide := &hcl.BodySchema{}
+	for _, e := range extras(body, remain, names) {
+		diags = append(diags, e.diag(names, fmt.Sprintf("%s takes no argument %q.", r.typeName, e.name)))
+		if e.block {
+			hide.Blocks = append(hide.Blocks, hcl.BlockHeaderSchema{Type: e.name})
+		} else {
+			hide.Attributes = append(hide.Attributes, hcl.AttributeSchema{Name: e.name})
+		}
+	}
+	r.remain = remain
+	if len(hide.Attributes)+len(hide.Blocks) > 0 {
+		_, r.remain, _ = remain.PartialContent(hide) // only hides: what it says is reported above
+	}
+	attrs, _ := r.remain.JustAttributes() // the arguments given (blocks are reported above)
+	for _, a := range r.t.Args {
+		if _, ok := attrs[a.Name]; a.Required && !ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing required argument",
+				Detail: fmt.Sprintf("%s requires the argument %q (%s).", r.typeName, a.Name, a.Description), Subject: r.rng.Ptr()})
+		}
+	}
+	return diags
+}
+
+// moduleCallArgs sorts a module block's arguments into the call.
+func moduleCallArgs(c *moduleCall, attrs hcl.Attributes) {
 	for name, a := range attrs {
 		switch name {
 		case "source":
@@ -350,6 +387,12 @@ func (ps *parser) parseModuleCall(m *module, b *hcl.Block) (*moduleCall, hcl.Dia
 			c.inputs[name] = a
 		}
 	}
+}
+
+func (ps *parser) parseModuleCall(m *module, b *hcl.Block) (*moduleCall, hcl.Diagnostics) {
+	attrs, diags := b.Body.JustAttributes()
+	c := &moduleCall{name: b.Labels[0], inputs: hcl.Attributes{}, rng: b.DefRange}
+	moduleCallArgs(c, attrs)
 	src, ok := attrs["source"]
 	if !ok {
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing required argument", Detail: "A module block needs source = \"./DIR\".", Subject: b.DefRange.Ptr()})
@@ -363,192 +406,77 @@ func (ps *parser) parseModuleCall(m *module, b *hcl.Block) (*moduleCall, hcl.Dia
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(m.dir, dir)
 	}
-	dir = filepath.Clean(dir)
-	for _, p := range ps.stack {
-		if p == dir {
-			return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Recursive module", Detail: fmt.Sprintf("Module %s includes itself.", dir), Subject: src.Expr.Range().Ptr()})
-		}
-	}
-	ps.stack = append(ps.stack, dir)
-	child, d := ps.parseModule(dir, src.Expr.Range().Ptr())
-	ps.stack = ps.stack[:len(ps.stack)-1]
+	child, d := ps.childModule(filepath.Clean(dir), src.Expr.Range().Ptr())
 	diags = append(diags, d...)
 	if child == nil {
 		return nil, diags
 	}
 	c.child = child
+	return c, append(diags, c.checkInputs()...)
+}
+
+// childModule parses a module directory once, however many calls use it.
+func (ps *parser) childModule(dir string, from *hcl.Range) (*module, hcl.Diagnostics) {
+	for _, p := range ps.stack {
+		if p == dir {
+			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Recursive module", Detail: fmt.Sprintf("Module %s includes itself.", dir), Subject: from}}
+		}
+	}
+	if m, ok := ps.done[dir]; ok {
+		return m, nil
+	}
+	ps.stack = append(ps.stack, dir)
+	child, diags := ps.parseModule(dir, from)
+	ps.stack = ps.stack[:len(ps.stack)-1]
+	if child != nil {
+		ps.done[dir] = child
+	}
+	return child, diags
+}
+
+// checkInputs reports inputs the called module declares no variable for.
+func (c *moduleCall) checkInputs() hcl.Diagnostics {
+	var diags hcl.Diagnostics
 	declared := map[string]bool{}
 	var varNames []string
-	for _, v := range child.vars {
+	for _, v := range c.child.vars {
 		declared[v.name] = true
 		varNames = append(varNames, v.name)
 	}
 	for _, a := range sortedAttrs(c.inputs) {
 		if !declared[a.Name] {
-			detail := fmt.Sprintf("Module %q (%s) has no variable %q.", c.name, c.source, a.Name)
-			if s := suggest(a.Name, varNames); s != "" {
-				detail += fmt.Sprintf(" Did you mean %q?", s)
-			}
+			detail := fmt.Sprintf("Module %q (%s) has no variable %q.", c.name, c.source, a.Name) + didYouMean(a.Name, varNames)
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument", Detail: detail, Subject: a.NameRange.Ptr()})
 		}
 	}
-	return c, diags
+	return diags
 }
 
 // checkDuplicates reports names declared twice.
 func checkDuplicates(m *module) hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	dup := func(kind, name string, first, again hcl.Range) {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate " + kind,
-			Detail: fmt.Sprintf("%s %q was already declared at %s.", kind, name, first), Subject: again.Ptr()})
+	seen := map[string]hcl.Range{}
+	dup := func(kind, name string, at hcl.Range) {
+		if first, ok := seen[kind+" "+name]; ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate " + kind,
+				Detail: fmt.Sprintf("%s %q was already declared at %s.", kind, name, first), Subject: at.Ptr()})
+		}
+		seen[kind+" "+name] = at
 	}
-	vars := map[string]hcl.Range{}
 	for _, v := range m.vars {
-		if r, ok := vars[v.name]; ok {
-			dup("variable", v.name, r, v.rng)
-		}
-		vars[v.name] = v.rng
+		dup("variable", v.name, v.rng)
 	}
-	locals := map[string]hcl.Range{}
 	for _, l := range m.locals {
-		if r, ok := locals[l.Name]; ok {
-			dup("local", l.Name, r, l.Range)
-		}
-		locals[l.Name] = l.Range
+		dup("local", l.Name, l.Range)
 	}
-	nodes := map[string]hcl.Range{}
 	for _, n := range m.nodes {
-		if r, ok := nodes[n.name]; ok {
-			dup("node set", n.name, r, n.rng)
-		}
-		nodes[n.name] = n.rng
+		dup("node set", n.name, n.rng)
 	}
-	res := map[string]hcl.Range{}
 	for _, r := range m.resources {
-		if rr, ok := res[r.key()]; ok {
-			dup("resource", r.key(), rr, r.rng)
-		}
-		res[r.key()] = r.rng
+		dup("resource", r.key(), r.rng)
 	}
-	mods := map[string]hcl.Range{}
 	for _, c := range m.calls {
-		if r, ok := mods[c.name]; ok {
-			dup("module", c.name, r, c.rng)
-		}
-		mods[c.name] = c.rng
+		dup("module", c.name, c.rng)
 	}
 	return diags
-}
-
-// suggestTopLevel adds "did you mean" to unknown top-level blocks.
-func suggestTopLevel(diags hcl.Diagnostics) hcl.Diagnostics {
-	kinds := []string{"variable", "locals", "nodes", "resource", "module", "lock"}
-	for _, d := range diags {
-		if d.Summary == "Unsupported block type" || d.Summary == "Unsupported argument" {
-			if name := quotedName(d.Detail); name != "" && !strings.Contains(d.Detail, "Did you mean") {
-				if s := suggest(name, kinds); s != "" {
-					d.Detail = strings.TrimSuffix(d.Detail, ".") + fmt.Sprintf(". Did you mean %q?", s)
-				}
-			}
-		}
-	}
-	return diags
-}
-
-// suggestArgs adds "did you mean" to unsupported arguments of a schema.
-func suggestArgs(diags hcl.Diagnostics, schema *hcl.BodySchema) hcl.Diagnostics {
-	var names []string
-	for _, a := range schema.Attributes {
-		names = append(names, a.Name)
-	}
-	for _, b := range schema.Blocks {
-		names = append(names, b.Type)
-	}
-	for _, d := range diags {
-		if d.Summary == "Unsupported argument" || d.Summary == "Unsupported block type" {
-			if name := quotedName(d.Detail); name != "" && !strings.Contains(d.Detail, "Did you mean") {
-				if s := suggest(name, names); s != "" {
-					d.Detail = strings.TrimSuffix(d.Detail, ".") + fmt.Sprintf(". Did you mean %q?", s)
-				}
-			}
-		}
-	}
-	return diags
-}
-
-// quotedName returns the first "quoted" word of an HCL diagnostic detail.
-func quotedName(s string) string {
-	i := strings.IndexByte(s, '"')
-	if i < 0 {
-		return ""
-	}
-	j := strings.IndexByte(s[i+1:], '"')
-	if j < 0 {
-		return ""
-	}
-	return s[i+1 : i+1+j]
-}
-
-// suggest returns the candidate closest to name when it is close enough.
-func suggest(name string, candidates []string) string {
-	best, bestD := "", 1<<30
-	for _, c := range candidates {
-		if d := levenshtein(name, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if bestD <= max(2, len(name)/3) {
-		return best
-	}
-	return ""
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
-func sortedAttrs(attrs hcl.Attributes) []*hcl.Attribute {
-	out := make([]*hcl.Attribute, 0, len(attrs))
-	for _, a := range attrs {
-		out = append(out, a)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Range.Filename != out[j].Range.Filename {
-			return out[i].Range.Filename < out[j].Range.Filename
-		}
-		return out[i].Range.Start.Byte < out[j].Range.Start.Byte
-	})
-	return out
-}
-
-func hclIdent(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		letter := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
-		if i == 0 && !letter {
-			return false
-		}
-		if !letter && r != '-' && !(r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
 }

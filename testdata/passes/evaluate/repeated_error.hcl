@@ -1,0 +1,4 @@
+resource "rpcutil_ping" "a" {
+  count   = 3
+  timeout = "soon"
+}

@@ -1,0 +1,3 @@
+resource "rpcutil_ping" "a" {
+  depends_on = [rpcutil_ping.a]
+}
