@@ -30,9 +30,9 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/orch-fleet/orch/call"
-	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/engine"
 	"github.com/orch-fleet/orch/fleet"
+	"github.com/orch-fleet/orch/playbook"
 	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/resources"
 	"github.com/orch-fleet/orch/rpc"
@@ -324,7 +324,7 @@ func (e *PlaybookError) Error() string {
 // succeeded. The error is for runs that could not start (an invalid
 // playbook is a *PlaybookError, a held lock wraps ErrLockHeld).
 func (f *Fleet) Apply(ctx context.Context, path string, o ApplyOptions) (*Report, error) {
-	cat, diags := catalog.Load(path, resources.Builtin(), catalog.LoadOptions{Vars: o.Vars, VarFiles: o.VarFiles, Schemas: builtin.Schema})
+	cat, diags := playbook.Load(path, resources.Builtin(), playbook.LoadOptions{Vars: o.Vars, VarFiles: o.VarFiles, Schemas: builtin.Schema})
 	if diags.HasErrors() {
 		pe := &PlaybookError{Path: path}
 		for _, d := range diags {

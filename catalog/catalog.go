@@ -42,8 +42,8 @@ const (
 	ResultFailed  = "failed_nodes"  // nodes that failed or did not answer
 )
 
-// resultAttrs lists the result attributes (read-only).
-var resultAttrs = []string{ResultChanged, ResultOK, ResultFailed}
+// ResultAttrs returns the names of the result attributes.
+func ResultAttrs() []string { return []string{ResultChanged, ResultOK, ResultFailed} }
 
 // ResultKey is the Resolved key (and the pseudo node set address in
 // Resource.NodeSets) of a result attribute of the instance addr.
@@ -57,10 +57,6 @@ func SplitResultKey(key string) (addr, attr string, ok bool) {
 		return "", "", false
 	}
 	return key[:i], key[i+1:], true
-}
-
-func isResultAttr(name string) bool {
-	return name == ResultChanged || name == ResultOK || name == ResultFailed
 }
 
 // Resource is one resource instance.

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/engine"
 	"github.com/orch-fleet/orch/fleet"
+	"github.com/orch-fleet/orch/playbook"
 	"github.com/orch-fleet/orch/resources"
 )
 
@@ -58,7 +58,7 @@ resource "rpc" "fix" {
   action  = "fix"
 }
 `)
-	cat, diags := catalog.Load(dir, resources.Builtin(), catalog.LoadOptions{})
+	cat, diags := playbook.Load(dir, resources.Builtin(), playbook.LoadOptions{})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -117,7 +117,7 @@ resource "rpcutil_ping" "b" {
   targets = rpcutil_ping.a.changed_nodez
 }
 `), 0o644)
-	_, diags := catalog.Load(p, resources.Builtin(), catalog.LoadOptions{})
+	_, diags := playbook.Load(p, resources.Builtin(), playbook.LoadOptions{})
 	if !diags.HasErrors() || !strings.Contains(diags.Error(), "changed_nodez") {
 		t.Fatalf("got %v", diags)
 	}
@@ -139,7 +139,7 @@ resource "rpc" "nothing" {
   action  = "x"
 }
 `), 0o644)
-	cat, diags := catalog.Load(p, resources.Builtin(), catalog.LoadOptions{})
+	cat, diags := playbook.Load(p, resources.Builtin(), playbook.LoadOptions{})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}

@@ -11,11 +11,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/engine"
 	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/internal/natstest"
+	"github.com/orch-fleet/orch/playbook"
 	"github.com/orch-fleet/orch/resources"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -147,7 +147,7 @@ func BenchmarkWebappShaped(b *testing.B) {
 		b.Run(fmt.Sprintf("engine/nodes=%d", n), func(b *testing.B) {
 			for b.Loop() {
 				// Compile inside the loop: a run is compile + walk.
-				cat, diags := catalog.Load(path, reg, catalog.LoadOptions{})
+				cat, diags := playbook.Load(path, reg, playbook.LoadOptions{})
 				if diags.HasErrors() {
 					b.Fatal(diags)
 				}

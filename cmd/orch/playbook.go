@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/internal/hclfmt"
+	"github.com/orch-fleet/orch/playbook"
 	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/resources"
 )
@@ -29,7 +30,7 @@ func addPlaybookFlags(fs *flag.FlagSet) *playbookFlags {
 
 // load compiles the playbook, printing diagnostics; nil means exit 2.
 func (p *playbookFlags) load(e *env, path string) *catalog.Catalog {
-	res := catalog.Compile(path, resources.Builtin(), catalog.LoadOptions{Vars: p.vars, VarFiles: p.varFiles, Env: e.getenv, Schemas: builtin.Schema})
+	res := playbook.Compile(path, resources.Builtin(), playbook.LoadOptions{Vars: p.vars, VarFiles: p.varFiles, Env: e.getenv, Schemas: builtin.Schema})
 	if len(res.Diagnostics) > 0 {
 		e.view().Diagnostics(res.Diagnostics, res.Files)
 	}

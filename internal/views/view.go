@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/orch-fleet/orch/catalog"
+	"github.com/orch-fleet/orch/playbook"
 	"golang.org/x/term"
 )
 
@@ -34,7 +34,7 @@ func NewView(stdout, stderr io.Writer) *View {
 
 // Diagnostics writes diags with a source snippet under each and returns
 // how many are errors. files is the parser's file cache
-// (catalog.Result.Files), so the snippet is the text that was compiled; a
+// (playbook.Result.Files), so the snippet is the text that was compiled; a
 // file missing from it is read from disk (the agent config). The writer is
 // the compiler's, which the goldens under testdata/ also use.
 func (v *View) Diagnostics(diags hcl.Diagnostics, files map[string]*hcl.File) int {
@@ -50,7 +50,7 @@ func (v *View) Diagnostics(diags hcl.Diagnostics, files map[string]*hcl.File) in
 			all[d.Subject.Filename] = &hcl.File{Bytes: b}
 		}
 	}
-	return catalog.WriteDiagnostics(v.stderr, all, diags, false)
+	return playbook.WriteDiagnostics(v.stderr, all, diags, false)
 }
 
 // JSON writes x as indented JSON on stdout.

@@ -1,4 +1,4 @@
-package catalog
+package playbook
 
 import (
 	"errors"
@@ -8,13 +8,14 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/fleet"
 )
 
-// resource turns an instance into its catalog entry; its Late part
+// resource turns an instance into its catalog entry; its catalog.Late part
 // re-evaluates the playbook once node sets are resolved.
-func (p *program) resource(in *instance) *Resource {
-	r := &Resource{
+func (p *program) resource(in *instance) *catalog.Resource {
+	r := &catalog.Resource{
 		Addr: in.addr, Type: in.decl.typeName, Module: strings.TrimSuffix(in.scope.prefix, "."),
 		Description: in.static.description, Pos: in.decl.rng.String(),
 		BatchSize: in.static.batchSize, BatchSleep: in.static.batchSleep, Timeout: in.static.timeout,
@@ -47,7 +48,7 @@ type lateEval struct {
 }
 
 // lookup evaluates the playbook for res and returns the instance.
-func (l *lateEval) lookup(res Resolved) (*instance, error) {
+func (l *lateEval) lookup(res catalog.Resolved) (*instance, error) {
 	ev := l.p.evaluate(res)
 	if ev.sink.diags.HasErrors() {
 		return nil, errors.New(diagsText(ev.sink.diags))
@@ -60,7 +61,7 @@ func (l *lateEval) lookup(res Resolved) (*instance, error) {
 }
 
 // Targets returns the identities the instance applies to.
-func (l *lateEval) Targets(res Resolved) ([]string, error) {
+func (l *lateEval) Targets(res catalog.Resolved) ([]string, error) {
 	if !l.hasTargets {
 		return nil, nil
 	}
@@ -81,7 +82,7 @@ func (l *lateEval) Targets(res Resolved) ([]string, error) {
 }
 
 // Args evaluates the type's arguments.
-func (l *lateEval) Args(res Resolved) (map[string]any, error) {
+func (l *lateEval) Args(res catalog.Resolved) (map[string]any, error) {
 	i, err := l.lookup(res)
 	if err != nil {
 		return nil, err
@@ -175,4 +176,4 @@ func exprText(e hcl.Expression, files map[string]*hcl.File) string {
 	return string(f.Bytes[rng.Start.Byte:rng.End.Byte])
 }
 
-var _ Late = (*lateEval)(nil)
+var _ catalog.Late = (*lateEval)(nil)

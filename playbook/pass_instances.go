@@ -1,10 +1,11 @@
-package catalog
+package playbook
 
 import (
 	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/orch-fleet/orch/catalog"
 	"gonum.org/v1/gonum/graph/simple"
 )
 
@@ -98,7 +99,7 @@ func (c *compiler) instances() hcl.Diagnostics {
 	if diags.HasErrors() {
 		return diags
 	}
-	c.cat = &Catalog{Lock: c.ev.lock, NodeSets: c.ev.nodeSets}
+	c.cat = &catalog.Catalog{Lock: c.ev.lock, NodeSets: c.ev.nodeSets}
 	for _, n := range sorted {
 		in := n.(*instVertex).inst
 		r := c.prog.resource(in)

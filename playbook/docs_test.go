@@ -1,11 +1,11 @@
-package catalog_test
+package playbook_test
 
 import (
 	"os"
 	"strings"
 	"testing"
 
-	"github.com/orch-fleet/orch/catalog"
+	"github.com/orch-fleet/orch/playbook"
 )
 
 // TestFunctionsDocumented keeps docs/playbooks.md's function table in step
@@ -15,7 +15,7 @@ func TestFunctionsDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range catalog.FunctionNames() {
+	for _, name := range playbook.FunctionNames() {
 		if !strings.Contains(string(doc), "`"+name+"`") {
 			t.Errorf("function %s is not documented in docs/playbooks.md", name)
 		}

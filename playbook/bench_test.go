@@ -1,4 +1,4 @@
-package catalog_test
+package playbook_test
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/orch-fleet/orch/catalog"
+	"github.com/orch-fleet/orch/playbook"
 	"github.com/orch-fleet/orch/resources"
 )
 
@@ -54,7 +54,7 @@ func BenchmarkCompile(b *testing.B) {
 			path := genPlaybook(b, n)
 			reg := resources.Builtin()
 			for b.Loop() {
-				cat, diags := catalog.Load(path, reg, catalog.LoadOptions{})
+				cat, diags := playbook.Load(path, reg, playbook.LoadOptions{})
 				if diags.HasErrors() {
 					b.Fatal(diags)
 				}
@@ -68,7 +68,7 @@ func BenchmarkCompile(b *testing.B) {
 
 // TestGeneratedPlaybookCompiles keeps the benchmark's input honest.
 func TestGeneratedPlaybookCompiles(t *testing.T) {
-	cat, diags := catalog.Load(genPlaybook(t, 200), resources.Builtin(), catalog.LoadOptions{})
+	cat, diags := playbook.Load(genPlaybook(t, 200), resources.Builtin(), playbook.LoadOptions{})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}

@@ -1,4 +1,4 @@
-package catalog
+package playbook
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
+	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/fleet"
 )
 
@@ -93,9 +94,9 @@ func (e *nodesEval) count(name string) int {
 }
 
 // evalNodeSet evaluates a nodes block into a filter.
-func (s *scope) evalNodeSet(n *nodesDecl) (*NodeSet, hcl.Diagnostics) {
+func (s *scope) evalNodeSet(n *nodesDecl) (*catalog.NodeSet, hcl.Diagnostics) {
 	e := &nodesEval{n: n, ctx: s.ctx()}
-	ns := &NodeSet{Addr: s.nodeAddr(n.name), Pos: n.rng.String()}
+	ns := &catalog.NodeSet{Addr: s.nodeAddr(n.name), Pos: n.rng.String()}
 	ns.Filter.Facts = e.facts()
 	ns.Filter.Classes, ns.Filter.Agents, ns.Filter.Identities = e.list("class"), e.list("agent"), e.list("identity")
 	if err := ns.Filter.Validate(); err != nil {

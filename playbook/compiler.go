@@ -1,4 +1,4 @@
-package catalog
+package playbook
 
 import (
 	"io"
@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/resources"
 )
 
@@ -22,7 +23,7 @@ import (
 //	evaluate    declarations in graph order; for_each, count and modules expanded
 //	            into resource instances
 //	expand      declaration dependencies → the instance addresses each instance waits for
-//	instances   the instance graph (gonum): cycles, topological order, the Catalog
+//	instances   the instance graph (gonum): cycles, topological order, the catalog.Catalog
 //	requests    each request checked against its agent's schema
 
 // compiler is the state the passes share.
@@ -39,7 +40,7 @@ type compiler struct {
 	prog  *program                   // evaluate
 	ev    *evaluation                // evaluate
 	deps  map[string]map[string]bool // expand: instance address -> the addresses it depends on
-	cat   *Catalog                   // instances
+	cat   *catalog.Catalog           // instances
 
 	ran string // the last pass run
 }
@@ -99,7 +100,7 @@ func (c *compiler) run(last string) hcl.Diagnostics {
 // Result is a compiled playbook: the catalog (nil when any diagnostic is an
 // error), the diagnostics, and the source files they point into.
 type Result struct {
-	Catalog     *Catalog
+	Catalog     *catalog.Catalog
 	Diagnostics hcl.Diagnostics
 	// Files are the files the compiler parsed (the playbook, its modules,
 	// -var-file files), by name: the source of diagnostic snippets.
@@ -125,7 +126,7 @@ func newCompiler(path string, reg resources.Registry, o LoadOptions) *compiler {
 
 // Load is Compile returning the catalog and the diagnostics only; the
 // catalog is nil when any diagnostic is an error.
-func Load(path string, reg resources.Registry, o LoadOptions) (*Catalog, hcl.Diagnostics) {
+func Load(path string, reg resources.Registry, o LoadOptions) (*catalog.Catalog, hcl.Diagnostics) {
 	r := Compile(path, reg, o)
 	return r.Catalog, r.Diagnostics
 }

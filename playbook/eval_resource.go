@@ -1,4 +1,4 @@
-package catalog
+package playbook
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
+	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/resources"
 )
 
@@ -36,7 +37,7 @@ type staticMeta struct {
 	timeout     time.Duration
 	anyOne      bool
 	failOK      bool
-	retry       Retry
+	retry       catalog.Retry
 	noop        bool
 }
 
@@ -343,10 +344,10 @@ func (e *metaEval) eval(d *resourceDecl) staticMeta {
 }
 
 // retry evaluates a retry block.
-func (e *metaEval) retry(b *hcl.Block) Retry {
+func (e *metaEval) retry(b *hcl.Block) catalog.Retry {
 	c, diags := bodyContent(b.Body, retrySchema)
 	e.diags = append(e.diags, diags...)
-	var r Retry
+	var r catalog.Retry
 	if a, ok := c.Attributes["attempts"]; ok {
 		r.Attempts = e.num(a, 1)
 	}

@@ -1,4 +1,4 @@
-package catalog_test
+package playbook_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/orch-fleet/orch/catalog"
+	"github.com/orch-fleet/orch/playbook"
 	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/resources"
 )
@@ -27,7 +27,7 @@ func TestBrokenPlaybooks(t *testing.T) {
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".hcl")
 		t.Run(name, func(t *testing.T) {
-			res := catalog.Compile(f, resources.Builtin(), catalog.LoadOptions{Schemas: builtin.Schema})
+			res := playbook.Compile(f, resources.Builtin(), playbook.LoadOptions{Schemas: builtin.Schema})
 			cat, diags := res.Catalog, res.Diagnostics
 			if cat != nil || !diags.HasErrors() {
 				t.Fatal("a broken playbook compiled")
@@ -38,7 +38,7 @@ func TestBrokenPlaybooks(t *testing.T) {
 				}
 			}
 			var buf bytes.Buffer
-			catalog.WriteDiagnostics(&buf, res.Files, diags, false)
+			playbook.WriteDiagnostics(&buf, res.Files, diags, false)
 			golden := strings.TrimSuffix(f, ".hcl") + ".golden"
 			if *update {
 				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
@@ -65,11 +65,11 @@ func TestValidPlaybooks(t *testing.T) {
 			continue
 		}
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			res := catalog.Compile(f, resources.Builtin(), catalog.LoadOptions{Schemas: builtin.Schema})
+			res := playbook.Compile(f, resources.Builtin(), playbook.LoadOptions{Schemas: builtin.Schema})
 			cat, diags := res.Catalog, res.Diagnostics
 			if diags.HasErrors() {
 				var buf bytes.Buffer
-				catalog.WriteDiagnostics(&buf, res.Files, diags, false)
+				playbook.WriteDiagnostics(&buf, res.Files, diags, false)
 				t.Fatal(buf.String())
 			}
 			got, _ := json.MarshalIndent(cat, "", "  ")

@@ -1,4 +1,4 @@
-package catalog
+package playbook
 
 import (
 	"encoding/json"

@@ -1,11 +1,13 @@
-package catalog
+package playbook
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/orch-fleet/orch/catalog"
 )
 
 // The references pass: each module's declarations (locals, node sets,
@@ -239,7 +241,7 @@ func (rc *refChecker) resourceRef(r *refs, t hcl.Traversal, site refSite) *hcl.D
 func usesResult(t hcl.Traversal) bool {
 	for _, step := range t[2:] {
 		if a, ok := step.(hcl.TraverseAttr); ok {
-			return isResultAttr(a.Name)
+			return slices.Contains(catalog.ResultAttrs(), a.Name)
 		}
 	}
 	return false

@@ -1,4 +1,4 @@
-package catalog
+package playbook
 
 import (
 	"sort"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/orch-fleet/orch/catalog"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -14,7 +15,7 @@ import (
 // The evaluate pass: each module instance evaluates its declarations in the
 // order of its declaration graph, expanding for_each and count into
 // resource instances (a later declaration may refer to the values of an
-// earlier one's instances). Late evaluation (Late) runs the same code again
+// earlier one's instances). Late evaluation (catalog.Late) runs the same code again
 // once node sets are resolved.
 
 func nowUTC() time.Time { return time.Now().UTC() }
@@ -35,7 +36,7 @@ type program struct {
 type evaluation struct {
 	insts    []*instance
 	byAddr   map[string]*instance
-	nodeSets map[string]*NodeSet
+	nodeSets map[string]*catalog.NodeSet
 	nodeVals map[string]cty.Value // node set address (or result key) -> identities, unknown before discovery
 	lock     string
 	sink     diagSink
@@ -79,14 +80,14 @@ func (c *compiler) evaluate() hcl.Diagnostics {
 
 // evaluate runs the playbook with the node sets in known resolved (others
 // unknown), memoised by what is known.
-func (p *program) evaluate(known Resolved) *evaluation {
+func (p *program) evaluate(known catalog.Resolved) *evaluation {
 	key := resolvedKey(known)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if ev, ok := p.cache[key]; ok {
 		return ev
 	}
-	ev := &evaluation{byAddr: map[string]*instance{}, nodeSets: map[string]*NodeSet{}, nodeVals: map[string]cty.Value{}}
+	ev := &evaluation{byAddr: map[string]*instance{}, nodeSets: map[string]*catalog.NodeSet{}, nodeVals: map[string]cty.Value{}}
 	for addr, ids := range known {
 		vals := make([]cty.Value, len(ids))
 		for i, id := range ids {
@@ -110,7 +111,7 @@ func (p *program) evaluate(known Resolved) *evaluation {
 	return ev
 }
 
-func resolvedKey(r Resolved) string {
+func resolvedKey(r catalog.Resolved) string {
 	var parts []string
 	for addr, ids := range r {
 		parts = append(parts, addr+"="+strings.Join(ids, ","))
@@ -281,8 +282,8 @@ func (s *scope) nodeSetsOf(r *refs, inherit bool) map[string]bool {
 	}
 	for k := range r.results {
 		for _, in := range s.byDecl[k] {
-			for _, a := range resultAttrs {
-				out[ResultKey(in.addr, a)] = true
+			for _, a := range catalog.ResultAttrs() {
+				out[catalog.ResultKey(in.addr, a)] = true
 			}
 		}
 	}
@@ -305,8 +306,8 @@ func (s *scope) withResults(args cty.Value, addr string) cty.Value {
 			attrs[k] = cty.UnknownVal(t)
 		}
 	}
-	for _, a := range resultAttrs {
-		if v, ok := s.ev.nodeVals[ResultKey(addr, a)]; ok {
+	for _, a := range catalog.ResultAttrs() {
+		if v, ok := s.ev.nodeVals[catalog.ResultKey(addr, a)]; ok {
 			attrs[a] = v
 		} else {
 			attrs[a] = cty.UnknownVal(cty.List(cty.String))
