@@ -2,7 +2,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build test bench demo deps fmt vet clean
+.PHONY: build test bench fuzz demo deps fmt vet clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/orch ./cmd/orch
@@ -16,6 +16,17 @@ test: build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# fuzz runs every Go fuzz target of the tree for FUZZTIME each (crashers
+# land under the package's testdata/fuzz/ and then run with make test).
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg; \
+		done; \
+	done
 
 # deps installs the system packages the tests and the demo use, when missing.
 deps:
