@@ -75,7 +75,16 @@ type Options struct {
 	Discovery string
 	// NATSOptions are passed to the NATS connection (credentials, TLS).
 	NATSOptions []nats.Option
+	// BrokerGrace is how long to wait for a broker to come back after the
+	// connection dropped; then calls fail with an error wrapping
+	// ErrBrokerLost. 0 = 15s.
+	BrokerGrace time.Duration
 }
+
+// ErrBrokerLost is wrapped by the errors of calls made after the
+// connection to the broker was lost and none came back within
+// Options.BrokerGrace.
+var ErrBrokerLost = fleet.ErrBrokerLost
 
 // Fleet is a connection to the fleet. It is safe for concurrent use.
 type Fleet struct {
@@ -102,11 +111,12 @@ func Connect(ctx context.Context, o Options) (*Fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("orch: loading the client key: %w", err)
 	}
-	nc, err := rpc.Connect(ctx, o.Servers, o.Name, o.NATSOptions...)
+	watch := rpc.NewBrokerWatch(o.BrokerGrace)
+	nc, err := rpc.Connect(ctx, o.Servers, o.Name, append(watch.Options(), o.NATSOptions...)...)
 	if err != nil {
 		return nil, fmt.Errorf("orch: connecting to %s: %w", strings.Join(o.Servers, ","), err)
 	}
-	cl := rpc.NewClient(nc, key, rpc.ClientOptions{Collective: o.Collective, Name: o.Name})
+	cl := rpc.NewClient(nc, key, rpc.ClientOptions{Collective: o.Collective, Name: o.Name, Broker: watch})
 	cl.SetSchemas(builtin.Schema)
 	return &Fleet{nc: nc, client: cl, o: o}, nil
 }
@@ -268,6 +278,10 @@ func (f *Fleet) Call(ctx context.Context, c Call) (*Result, error) {
 			out.Err = fmt.Sprintf("%s: %s", nr.Reply.Status, nr.Reply.Message)
 		}
 		res.Nodes[nr.Identity] = out
+	}
+	if errors.Is(cr.Err, fleet.ErrBrokerLost) {
+		// The replies received before are kept; the rest is unknown.
+		return res, fmt.Errorf("orch: calling %s.%s: %w", c.Agent, c.Action, cr.Err)
 	}
 	if ctx.Err() != nil {
 		return res, ctx.Err()

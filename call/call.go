@@ -83,7 +83,11 @@ type NodeResult struct {
 	OK       bool   // answered ok and passed Judge
 	Err      string // why not OK: the judge's error, the reply's message or status
 	NoAnswer bool   // called, but no reply came in time
-	Attempt  int    // the attempt this result is from (1-based)
+	// Gone, with NoAnswer, says the node is known not to be listening
+	// (fleet.CallResult.Absent): Err then says why, e.g. that its agent
+	// went away during the call.
+	Gone    bool
+	Attempt int // the attempt this result is from (1-based)
 }
 
 // Result is the outcome of a call.
@@ -94,11 +98,14 @@ type Result struct {
 	Nodes []*NodeResult
 	// Batches are the batches of the first attempt, as started.
 	Batches [][]string
-	// NotStarted are targets never called because the call was stopped.
+	// NotStarted are targets never called because the call was stopped
+	// or the broker was lost.
 	NotStarted []string
 	Attempts   int
 	// Err is the first error that kept requests from being made (bad
-	// input, connection closed); those nodes are failed with its text.
+	// input) or their replies from coming (the broker was lost: it wraps
+	// fleet.ErrBrokerLost, and no batch or retry starts after it); those
+	// nodes are failed with its text.
 	Err error
 	// Stopped: ctx was done or Stop closed before the call finished.
 	Stopped bool
@@ -166,7 +173,7 @@ func (x *executor) run(ctx context.Context) *Result {
 			final[nr.Identity] = nr
 		}
 		failing := x.failing(results, remaining)
-		if len(failing) == 0 || len(notStarted) > 0 {
+		if len(failing) == 0 || len(notStarted) > 0 || errors.Is(err, fleet.ErrBrokerLost) {
 			break
 		}
 		wait, ok := x.nextWait(attempt, time.Since(start))
@@ -252,6 +259,11 @@ func (x *executor) attempt(ctx context.Context, nodes []string, attempt int) (re
 			err = cerr
 		}
 		results = append(results, x.collect(req.Targets, attempt, cr, cerr)...)
+		if errors.Is(cerr, fleet.ErrBrokerLost) {
+			// Nothing more can be sent: the later batches are named,
+			// not called.
+			return results, batches, nodes[min(i+size, len(nodes)):], err
+		}
 	}
 	return results, batches, nil, err
 }
@@ -288,27 +300,46 @@ func (x *executor) report(nr *NodeResult) {
 	x.s.OnResult(nr)
 }
 
-// collect turns one round's result (or error) into node results.
+// collect turns one round's result (or error) into node results. With a
+// lost broker the round has both: the replies received, and the others
+// failed with the error.
 func (x *executor) collect(nodes []string, attempt int, cr *fleet.CallResult, err error) []*NodeResult {
-	var out []*NodeResult
-	if err != nil {
-		status := fleet.StatusInternalError
-		var se *fleet.StatusError
-		if errors.As(err, &se) {
-			status = se.Status
-		}
-		for _, n := range nodes {
-			nr := &NodeResult{Identity: n, Status: status, Err: err.Error(), Attempt: attempt}
-			x.report(nr)
-			out = append(out, nr)
-		}
-		return out
+	if err != nil && cr == nil {
+		return x.failAll(nodes, attempt, err)
 	}
+	var out []*NodeResult
 	for _, rep := range cr.Replies {
 		out = append(out, x.judge(rep, attempt))
 	}
+	if err != nil {
+		return append(out, x.failAll(cr.Missing, attempt, err)...)
+	}
 	for _, m := range cr.Missing {
 		nr := &NodeResult{Identity: m, NoAnswer: true, Err: "no answer", Attempt: attempt}
+		if why, ok := cr.Absent[m]; ok {
+			nr.Gone, nr.Err = true, why
+		}
+		x.report(nr)
+		out = append(out, nr)
+	}
+	return out
+}
+
+// failAll fails nodes with err: its status when it carries one; a lost
+// broker leaves them unanswered (whether they acted is unknown).
+func (x *executor) failAll(nodes []string, attempt int, err error) []*NodeResult {
+	status := fleet.StatusInternalError
+	var se *fleet.StatusError
+	if errors.As(err, &se) {
+		status = se.Status
+	}
+	lost := errors.Is(err, fleet.ErrBrokerLost)
+	if lost {
+		status = ""
+	}
+	out := make([]*NodeResult, 0, len(nodes))
+	for _, n := range nodes {
+		nr := &NodeResult{Identity: n, Status: status, Err: err.Error(), NoAnswer: lost, Attempt: attempt}
 		x.report(nr)
 		out = append(out, nr)
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 		rr.Agent, rr.Action = p.req.Agent, p.req.Action
 	}
 	if err != nil {
+		w.noteBrokerLost(err)
 		return w.end(rr, OutcomeFailed, err.Error())
 	}
 	rr.Targets = p.targets
@@ -38,6 +40,7 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 		return w.end(rr, OutcomeOK, "no target nodes")
 	}
 	res := call.Do(ctx, w.fleet, w.spec(p))
+	w.noteBrokerLost(res.Err)
 	tally(rr, p, res)
 	return w.end(rr, rr.Outcome, rr.Reason)
 }
@@ -129,7 +132,9 @@ func judge(p *prepared, rep *fleet.Reply) error {
 	return nil
 }
 
-// tally fills rr from the executor's result and decides the outcome.
+// tally fills rr from the executor's result and decides the outcome. The
+// reason names every node that failed, and the nodes of batches never
+// started; a lost broker comes first, as the cause.
 func tally(rr *ResourceReport, p *prepared, res *call.Result) {
 	rr.Attempts, rr.Batches, rr.NotStarted = res.Attempts, res.Batches, res.NotStarted
 	var failed []string
@@ -138,6 +143,9 @@ func tally(rr *ResourceReport, p *prepared, res *call.Result) {
 		nr := nodeResult(cr)
 		rr.Nodes = append(rr.Nodes, nr)
 		switch {
+		case nr.NoAnswer && cr.Gone:
+			rr.NoAnswer++
+			failed = append(failed, fmt.Sprintf("%s (no answer: %s)", nr.Identity, nr.Message))
 		case nr.NoAnswer:
 			rr.NoAnswer++
 			failed = append(failed, nr.Identity+" (no answer)")
@@ -151,22 +159,43 @@ func tally(rr *ResourceReport, p *prepared, res *call.Result) {
 		}
 		okOne = okOne || nr.OK
 	}
+	rr.Outcome, rr.Reason = outcome(p, res, failed, okOne)
+	if rr.Outcome == OutcomeOK {
+		// Nodes an any-one call tried before the one that succeeded do
+		// not fail the resource.
+		rr.Failed, rr.NoAnswer = 0, 0
+	}
+}
+
+// outcome decides a resource's outcome and reason from its failed nodes.
+func outcome(p *prepared, res *call.Result, failed []string, okOne bool) (Outcome, string) {
+	var why []string
+	if errors.Is(res.Err, fleet.ErrBrokerLost) {
+		// The cause first: the nodes in flight did not answer because of
+		// it, and the later batches were not started.
+		why = append(why, res.Err.Error())
+	}
 	switch {
 	case p.r.AnyOne && okOne:
-		rr.Outcome = OutcomeOK
-		// Nodes tried before the one that succeeded do not fail the resource.
-		rr.Failed, rr.NoAnswer = 0, 0
-	case p.r.AnyOne && len(failed) == 0:
-		rr.Outcome, rr.Reason = OutcomeFailed, "no node serving "+p.req.Agent+" answered"
-	case p.r.AnyOne:
-		rr.Outcome, rr.Reason = OutcomeFailed, "no node succeeded: "+strings.Join(failed, ", ")
+		return OutcomeOK, ""
+	case p.r.AnyOne && len(failed) == 0 && len(why) == 0:
+		return OutcomeFailed, "no node serving " + p.req.Agent + " answered"
+	case p.r.AnyOne && len(failed) > 0:
+		why = append(why, "no node succeeded: "+strings.Join(failed, ", "))
 	case len(failed) > 0:
-		rr.Outcome, rr.Reason = OutcomeFailed, fmt.Sprintf("%d of %d node(s) failed: %s", len(failed), len(p.targets), strings.Join(failed, ", "))
-	case len(res.NotStarted) > 0:
-		rr.Outcome, rr.Reason = OutcomeFailed, fmt.Sprintf("interrupted: %d of %d node(s) not started: %s", len(res.NotStarted), len(p.targets), strings.Join(res.NotStarted, ", "))
-	default:
-		rr.Outcome = OutcomeOK
+		why = append(why, fmt.Sprintf("%d of %d node(s) failed: %s", len(failed), len(p.targets), strings.Join(failed, ", ")))
 	}
+	if len(res.NotStarted) > 0 {
+		what := "interrupted"
+		if len(why) > 0 {
+			what = "later batches"
+		}
+		why = append(why, fmt.Sprintf("%s: %d of %d node(s) not started: %s", what, len(res.NotStarted), len(p.targets), strings.Join(res.NotStarted, ", ")))
+	}
+	if len(why) == 0 {
+		return OutcomeOK, ""
+	}
+	return OutcomeFailed, strings.Join(why, "; ")
 }
 
 // nodeResult is the report's view of one node's final result.

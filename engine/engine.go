@@ -27,6 +27,16 @@ type Fleet interface {
 	CallAnyOne(ctx context.Context, r fleet.CallRequest) (*fleet.CallResult, error)
 }
 
+// BrokerNotifier is an optional capability of a Fleet: it tells of the
+// changes of its connection to the broker, which the engine reports as
+// EventBroker events. *rpc.Fleet implements it when its client has a
+// broker watch.
+type BrokerNotifier interface {
+	// NotifyBroker calls fn for every later change until cancel is called;
+	// fn must not block for long.
+	NotifyBroker(fn func(fleet.BrokerEvent)) (cancel func())
+}
+
 // Options tune a run.
 type Options struct {
 	Parallelism int  // resource instances in flight at once; 0 = 10
@@ -129,7 +139,11 @@ type Report struct {
 	NoAnswer  int                 `json:"no_answer"`
 	Skipped   int                 `json:"skipped"`
 	Cancelled bool                `json:"cancelled,omitempty"`
-	NoOp      bool                `json:"noop,omitempty"` // a plan: Changed counts what would change
+	// BrokerLost, when set, is why the run ended early: the connection to
+	// the broker was lost and none came back in time ("lost the broker
+	// nats://…: …"); nothing was started after it.
+	BrokerLost string `json:"broker_lost,omitempty"`
+	NoOp       bool   `json:"noop,omitempty"` // a plan: Changed counts what would change
 	// InternalError: a resource failed through a bug (a panic), not
 	// through the fleet; the CLI exits 3.
 	InternalError bool          `json:"internal_error,omitempty"`
@@ -161,7 +175,10 @@ func Run(ctx context.Context, cat *catalog.Catalog, reg resources.Registry, flee
 	}
 	w := newWalker(cat, reg, fleet, o)
 	w.emit(Event{Type: EventRunStart, Resources: len(cat.Resources), NoOp: o.NoOp})
-	if err := w.walk(ctx, g); err != nil {
+	stopNotices := w.watchBroker()
+	err = w.walk(ctx, g)
+	stopNotices()
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	rep := w.finish(ctx)
@@ -223,6 +240,10 @@ func (w *walker) finish(ctx context.Context) *Report {
 	}
 	rep.NoOp = w.o.NoOp
 	rep.Cancelled = w.stopped(ctx)
+	if lost := w.lostBroker(); lost != nil {
+		rep.BrokerLost = lost.Error()
+		rep.Outcome = OutcomeFailed
+	}
 	if rep.Cancelled {
 		rep.Outcome = OutcomeFailed
 	}

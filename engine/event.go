@@ -18,33 +18,40 @@ const (
 	EventNodeResult    EventType = "node_result"    // Resource, Node, Status ("" = no answer), OK, Changed, Message, Attempt, Elapsed
 	EventResourceRetry EventType = "resource_retry" // Resource, Attempt (the next), Nodes (still failing), Message
 	EventResourceEnd   EventType = "resource_end"   // Resource, Outcome, Message (reason), counts, Elapsed, FailOK
-	EventRunEnd        EventType = "run_end"        // Outcome, Summary, Elapsed
+	// EventBroker can come at any time: the connection to the broker
+	// dropped, came back, or was given up (the run then fails).
+	EventBroker EventType = "broker"  // Broker (URL), Connection (disconnected, reconnected, lost), OK (connected again), Message
+	EventRunEnd EventType = "run_end" // Outcome, Summary, Elapsed
 )
 
 // Event is one thing that happened in a run.
 type Event struct {
-	Type      EventType     `json:"type"`
-	Time      time.Time     `json:"time"`
-	Resource  string        `json:"resource,omitempty"`
-	Agent     string        `json:"agent,omitempty"`
-	Action    string        `json:"action,omitempty"`
-	NodeSet   string        `json:"node_set,omitempty"`
-	Node      string        `json:"node,omitempty"`
-	Nodes     []string      `json:"nodes,omitempty"`
-	Status    fleet.Status  `json:"status,omitempty"`
-	OK        bool          `json:"ok,omitempty"`
-	Outcome   Outcome       `json:"outcome,omitempty"`
-	Message   string        `json:"message,omitempty"`
-	Attempt   int           `json:"attempt,omitempty"`
-	AnyOne    bool          `json:"any_one,omitempty"`
-	BatchSize int           `json:"batch_size,omitempty"`
-	FailOK    bool          `json:"fail_ok,omitempty"`
-	NoOp      bool          `json:"noop,omitempty"`
-	Resources int           `json:"resources,omitempty"`
-	Changed   int           `json:"changed,omitempty"`
-	Unchanged int           `json:"unchanged,omitempty"`
-	Failed    int           `json:"failed,omitempty"`
-	NoAnswer  int           `json:"no_answer,omitempty"`
-	Summary   string        `json:"summary,omitempty"`
-	Elapsed   time.Duration `json:"elapsed_ns,omitempty"`
+	Type     EventType `json:"type"`
+	Time     time.Time `json:"time"`
+	Resource string    `json:"resource,omitempty"`
+	Agent    string    `json:"agent,omitempty"`
+	Action   string    `json:"action,omitempty"`
+	NodeSet  string    `json:"node_set,omitempty"`
+	Broker   string    `json:"broker,omitempty"`
+	// Connection is what happened to the connection to Broker
+	// (fleet.BrokerEventKind).
+	Connection string        `json:"connection,omitempty"`
+	Node       string        `json:"node,omitempty"`
+	Nodes      []string      `json:"nodes,omitempty"`
+	Status     fleet.Status  `json:"status,omitempty"`
+	OK         bool          `json:"ok,omitempty"`
+	Outcome    Outcome       `json:"outcome,omitempty"`
+	Message    string        `json:"message,omitempty"`
+	Attempt    int           `json:"attempt,omitempty"`
+	AnyOne     bool          `json:"any_one,omitempty"`
+	BatchSize  int           `json:"batch_size,omitempty"`
+	FailOK     bool          `json:"fail_ok,omitempty"`
+	NoOp       bool          `json:"noop,omitempty"`
+	Resources  int           `json:"resources,omitempty"`
+	Changed    int           `json:"changed,omitempty"`
+	Unchanged  int           `json:"unchanged,omitempty"`
+	Failed     int           `json:"failed,omitempty"`
+	NoAnswer   int           `json:"no_answer,omitempty"`
+	Summary    string        `json:"summary,omitempty"`
+	Elapsed    time.Duration `json:"elapsed_ns,omitempty"`
 }

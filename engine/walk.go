@@ -2,12 +2,14 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
 	"github.com/orch-fleet/orch/catalog"
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/internal/dag"
 	"github.com/orch-fleet/orch/resources"
 )
@@ -22,6 +24,9 @@ type walker struct {
 	o     Options
 
 	failed atomic.Bool // a resource failed (not fail_ok): fail-fast stops new work
+	// brokerLost is the first error wrapping fleet.ErrBrokerLost: nothing
+	// new starts after it.
+	brokerLost atomic.Pointer[error]
 
 	mu       sync.Mutex // guards resolved, nsErr, report
 	resolved catalog.Resolved
@@ -118,6 +123,8 @@ func (w *walker) gate(ctx context.Context) string {
 	switch {
 	case w.stopped(ctx):
 		return "skipped: the run was interrupted before it started"
+	case w.lostBroker() != nil:
+		return "skipped: " + w.lostBroker().Error()
 	case w.o.FailFast && w.failed.Load():
 		return "skipped: an earlier failure stopped the run (--fail-fast)"
 	}
@@ -199,4 +206,34 @@ func (w *walker) recordResults(rr *ResourceReport) {
 			w.resolved[k] = ids
 		}
 	}
+}
+
+// noteBrokerLost records err when it says the broker was lost.
+func (w *walker) noteBrokerLost(err error) {
+	if errors.Is(err, fleet.ErrBrokerLost) {
+		w.brokerLost.CompareAndSwap(nil, &err)
+	}
+}
+
+// lostBroker is the error of the lost broker, nil while it is not lost.
+func (w *walker) lostBroker() error {
+	if p := w.brokerLost.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// watchBroker reports the broker's connection changes as events while the
+// run walks, when the fleet can tell them (BrokerNotifier).
+func (w *walker) watchBroker() (cancel func()) {
+	bn, ok := w.fleet.(BrokerNotifier)
+	if !ok {
+		return func() {}
+	}
+	return bn.NotifyBroker(func(e fleet.BrokerEvent) {
+		if e.Kind == fleet.BrokerLost {
+			w.noteBrokerLost(&fleet.BrokerLostError{Broker: e.Broker, Err: e.Err})
+		}
+		w.emit(Event{Type: EventBroker, Broker: e.Broker, Connection: string(e.Kind), OK: e.Kind == fleet.BrokerReconnected, Message: e.String()})
+	})
 }

@@ -139,6 +139,11 @@ type CallResult struct {
 	Replies []*Reply
 	// Missing are the targeted nodes that did not answer in time, sorted.
 	Missing []string
+	// Absent says, for the Missing nodes known not to be listening, why:
+	// nobody was subscribed to the node's subject when the request was
+	// sent, or a liveness probe found it gone (or hung) while the call
+	// waited. Nodes merely silent until the timeout are not in it.
+	Absent map[string]string
 	// Elapsed is the wall time of the whole call.
 	Elapsed time.Duration
 }

@@ -36,6 +36,15 @@ const (
 type ClientOptions struct {
 	Collective string // subject prefix; "" = DefaultCollective
 	Name       string // sender name for audit logs, e.g. user@host
+	// Liveness says how calls watch the targets that have not answered;
+	// the zero value probes every 2s and fails a hung node after 30s.
+	Liveness Liveness
+	// Broker, when set, is the watch on the connection (its Options were
+	// given to Connect): calls fail with its *fleet.BrokerLostError once
+	// it gave up on the broker. Nil: a closed connection is reported as a
+	// lost broker, but a broker that never comes back is waited for until
+	// each call's timeout.
+	Broker *BrokerWatch
 }
 
 // Client calls actions on nodes. It is safe for concurrent use.
@@ -44,6 +53,7 @@ type Client struct {
 	key     nkeys.KeyPair
 	o       ClientOptions
 	schemas func(agent string) *ddl.Agent
+	url     string // the broker connected to at NewClient, for messages
 }
 
 // NewClient returns a client signing its requests with key.
@@ -51,8 +61,15 @@ func NewClient(nc *nats.Conn, key nkeys.KeyPair, o ClientOptions) *Client {
 	if o.Collective == "" {
 		o.Collective = DefaultCollective
 	}
-	return &Client{nc: nc, key: key, o: o}
+	if o.Broker != nil {
+		o.Broker.attach(nc)
+	}
+	return &Client{nc: nc, key: key, o: o, url: nc.ConnectedUrlRedacted()}
 }
+
+// Broker returns the watch on the client's connection; nil when it has
+// none.
+func (c *Client) Broker() *BrokerWatch { return c.o.Broker }
 
 // Conn returns the client's NATS connection.
 func (c *Client) Conn() *nats.Conn { return c.nc }
@@ -109,9 +126,12 @@ func (c *Client) encodeInput(agent, action string, input map[string]any) (json.R
 }
 
 // Call sends the action to every target node directly, all at once, and
-// collects the replies. It returns when every target answered or the
-// timeout passed; nodes that did not answer are listed in Missing. An error
-// means the call could not be made at all (bad input, connection closed).
+// collects the replies. It returns when every target answered, was found
+// gone (ClientOptions.Liveness) or the timeout passed; nodes that did not
+// answer are listed in Missing, and those known gone also in Absent. An
+// error without a result means the call could not be made at all (bad
+// input); when the broker is lost the error wraps fleet.ErrBrokerLost and
+// the result holds what was received before.
 // Batches, retries and judging are the call executor's (package call).
 func (c *Client) Call(ctx context.Context, r fleet.CallRequest) (*fleet.CallResult, error) {
 	start := time.Now()
@@ -124,81 +144,75 @@ func (c *Client) Call(ctx context.Context, r fleet.CallRequest) (*fleet.CallResu
 	}
 	res := &fleet.CallResult{}
 	if len(r.Targets) > 0 {
-		if res.Replies, res.Missing, err = c.callBatch(ctx, r, data, r.Targets); err != nil {
-			return nil, err
-		}
+		res.Replies, res.Missing, res.Absent, err = c.callBatch(ctx, r, data, r.Targets)
 	}
 	sort.Strings(res.Missing)
 	res.Elapsed = time.Since(start)
-	return res, nil
+	if err != nil && !errors.Is(err, fleet.ErrBrokerLost) {
+		return nil, err
+	}
+	return res, err
 }
 
 // callBatch publishes one signed request to each target's direct subject,
 // all onto one reply inbox (a reply subject per target index, so that a "no
 // responders" status names its node), and collects until every target
-// answered, the timeout passed or ctx is done.
-func (c *Client) callBatch(ctx context.Context, r fleet.CallRequest, data json.RawMessage, targets []string) ([]*fleet.Reply, []string, error) {
+// answered or was found gone, the timeout passed or ctx is done. While it
+// waits it probes the silent targets (waiter.probe). A lost broker ends it
+// with what it got and a *fleet.BrokerLostError.
+func (c *Client) callBatch(ctx context.Context, r fleet.CallRequest, data json.RawMessage, targets []string) ([]*fleet.Reply, []string, map[string]string, error) {
 	var f *fleet.Filter
 	if len(targets) <= identitiesInFilter {
 		f = &fleet.Filter{Identities: targets}
 	}
 	_, b, err := c.newRequest(r.RequestID, r.Agent, r.Action, data, f, r.NoOp, r.Timeout)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	inbox := c.nc.NewRespInbox()
-	ch := make(chan *nats.Msg, len(targets)+8)
+	ch := make(chan *nats.Msg, 2*len(targets)+8)
 	sub, err := c.nc.ChanSubscribe(inbox+".*", ch)
 	if err != nil {
-		return nil, nil, fmt.Errorf("subscribing to reply inbox: %w", err)
+		return nil, targets, nil, c.connErr(fmt.Errorf("subscribing to reply inbox: %w", err))
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	for i, t := range targets {
 		msg := &nats.Msg{Subject: DirectSubject(c.o.Collective, t), Reply: inbox + "." + strconv.Itoa(i), Data: b}
 		if err := c.nc.PublishMsg(msg); err != nil {
-			return nil, nil, fmt.Errorf("sending %s.%s to %s: %w", r.Agent, r.Action, t, err)
+			return nil, targets, nil, c.connErr(fmt.Errorf("sending %s.%s to %s: %w", r.Agent, r.Action, t, err))
 		}
 	}
-	pending := make(map[int]bool, len(targets))
-	for i := range targets {
-		pending[i] = true
-	}
-	var replies []*fleet.Reply
-	timer := time.NewTimer(r.Timeout)
+	return c.wait(ctx, c.newWaiter(r, targets, inbox), ch)
+}
+
+// wait runs w until every target is settled, the timeout, ctx or the loss
+// of the broker.
+func (c *Client) wait(ctx context.Context, w *waiter, ch <-chan *nats.Msg) ([]*fleet.Reply, []string, map[string]string, error) {
+	timer := time.NewTimer(w.r.Timeout)
 	defer timer.Stop()
-	for len(pending) > 0 {
+	var tick <-chan time.Time
+	if w.live.ProbeInterval > 0 {
+		t := time.NewTicker(w.live.ProbeInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for len(w.pending) > 0 {
 		select {
 		case m := <-ch:
-			i, err := strconv.Atoi(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:])
-			if err != nil || !pending[i] {
-				continue
+			w.handle(m)
+		case <-tick:
+			if err := w.probe(); err != nil {
+				return w.result(err)
 			}
-			if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
-				// No responders: the node is not connected. It stays missing,
-				// but there is no point waiting for it.
-				delete(pending, i)
-				continue
-			}
-			var rep fleet.Reply
-			if err := json.Unmarshal(m.Data, &rep); err != nil {
-				rep = fleet.Reply{Identity: targets[i], Status: fleet.StatusInternalError, Message: fmt.Sprintf("malformed reply: %v", err)}
-			}
-			if rep.Identity != targets[i] {
-				rep.Message = strings.TrimSpace(fmt.Sprintf("%s (answered as %q)", rep.Message, rep.Identity))
-				rep.Identity = targets[i]
-			}
-			delete(pending, i)
-			replies = append(replies, &rep)
-			if r.OnReply != nil {
-				r.OnReply(&rep)
-			}
+		case <-c.brokerLost():
+			return w.result(c.connErr(nats.ErrConnectionClosed))
 		case <-timer.C:
-			return replies, missingOf(targets, replies), nil
+			return w.result(nil)
 		case <-ctx.Done():
-			return replies, missingOf(targets, replies), nil
+			return w.result(nil)
 		}
 	}
-	return replies, missingOf(targets, replies), nil
+	return w.result(nil)
 }
 
 // missingOf returns the targets without a reply.
@@ -257,12 +271,23 @@ func (c *Client) CallAnyOne(ctx context.Context, r fleet.CallRequest) (*fleet.Ca
 		}
 		one := r
 		one.Targets = []string{t}
-		replies, missing, err := c.callBatch(ctx, one, data, []string{t})
+		replies, missing, absent, err := c.callBatch(ctx, one, data, []string{t})
+		res.Replies = append(res.Replies, replies...)
+		res.Missing = append(res.Missing, missing...)
+		for id, why := range absent {
+			if res.Absent == nil {
+				res.Absent = map[string]string{}
+			}
+			res.Absent[id] = why
+		}
+		if errors.Is(err, fleet.ErrBrokerLost) {
+			sort.Strings(res.Missing)
+			res.Elapsed = time.Since(start)
+			return res, err
+		}
 		if err != nil {
 			return nil, err
 		}
-		res.Replies = append(res.Replies, replies...)
-		res.Missing = append(res.Missing, missing...)
 		if len(replies) == 1 && replies[0].OK() && (r.Accept == nil || r.Accept(replies[0])) {
 			break
 		}
@@ -286,7 +311,7 @@ func (c *Client) requestOne(ctx context.Context, subject string, r fleet.CallReq
 		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, nats.ErrTimeout) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("requesting %s: %w", subject, err)
+		return nil, c.connErr(fmt.Errorf("requesting %s: %w", subject, err))
 	}
 	var rep fleet.Reply
 	if err := json.Unmarshal(m.Data, &rep); err != nil {

@@ -20,11 +20,20 @@ func NewFleet(c *Client, o DiscoverOptions) *Fleet { return &Fleet{Client: c, Di
 func (f *Fleet) Discover(ctx context.Context, filter fleet.Filter) ([]string, error) {
 	nodes, err := f.Client.Discover(ctx, filter, f.Discovery)
 	if err != nil {
-		return nil, err
+		return nil, f.connErr(err)
 	}
 	ids := make([]string, len(nodes))
 	for i, n := range nodes {
 		ids[i] = n.Identity
 	}
 	return ids, nil
+}
+
+// NotifyBroker calls fn for every later change of the connection to the
+// broker (engine.BrokerNotifier); without a BrokerWatch there are none.
+func (f *Fleet) NotifyBroker(fn func(fleet.BrokerEvent)) (cancel func()) {
+	if f.o.Broker == nil {
+		return func() {}
+	}
+	return f.o.Broker.Notify(fn)
 }

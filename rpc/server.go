@@ -172,16 +172,28 @@ const (
 	kindDiscover
 )
 
+// dispatch hands a request to a goroutine of its own, which waits for a
+// slot of the concurrency bound: the subscription's delivery never blocks,
+// so liveness probes are answered at once even when the node is busy.
 func (s *Server) dispatch(m *nats.Msg, kind msgKind) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		return
 	}
+	if kind == kindDirect && m.Header.Get(ProbeHeader) != "" {
+		s.mu.Unlock()
+		// A liveness probe (ProbeHeader): "still here". It carries
+		// nothing and does nothing, so it is neither checked nor audited.
+		if m.Reply != "" {
+			_ = m.Respond(nil)
+		}
+		return
+	}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	s.sem <- struct{}{}
 	go func() {
+		s.sem <- struct{}{}
 		defer func() { <-s.sem; s.wg.Done() }()
 		// handle recovers from provider panics itself and answers them; this
 		// is the backstop for a panic anywhere else on the request's path

@@ -108,6 +108,9 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 	}
 	out.Result(cat, rep)
 	writeRunFiles(e, cmd, rf, path, rep)
+	if rep.BrokerLost != "" {
+		fmt.Fprintf(e.stderr, "orch %s: %s\n", cmd, rep.BrokerLost)
+	}
 	if rep.InternalError {
 		return exitBug
 	}

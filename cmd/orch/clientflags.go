@@ -33,6 +33,7 @@ type clientFlags struct {
 	discovery  string
 	dtimeout   time.Duration
 	noop       bool
+	grace      time.Duration
 }
 
 // addClientFlags registers the shared flags on fs; defaults come from the
@@ -51,6 +52,7 @@ func addClientFlags(fs *flag.FlagSet, e *env, withFilter bool) *clientFlags {
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for replies")
 	fs.StringVar(&c.discovery, "discovery", "", "discovery method: registry or broadcast (default: registry when it exists)")
 	fs.DurationVar(&c.dtimeout, "discovery-timeout", 2*time.Second, "cap on broadcast discovery")
+	fs.DurationVar(&c.grace, "broker-grace", rpc.DefaultBrokerGrace, "after losing the broker, wait this long for one to come back before failing")
 	if withFilter {
 		for _, n := range []string{"F", "fact"} {
 			fs.Var(&c.facts, n, "fact filter, e.g. cluster=bravo, cluster=/al/, cpus>=4 (repeatable)")
@@ -100,11 +102,15 @@ func (c *clientFlags) connect(ctx context.Context) (*rpc.Client, func(), error) 
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	nc, err := rpc.Connect(cctx, strings.Split(c.server, ","), "orch "+callerName())
+	if c.grace <= 0 {
+		return nil, nil, fmt.Errorf("--broker-grace must be positive, not %s", c.grace)
+	}
+	watch := rpc.NewBrokerWatch(c.grace)
+	nc, err := rpc.Connect(cctx, strings.Split(c.server, ","), "orch "+callerName(), watch.Options()...)
 	if err != nil {
 		return nil, nil, err
 	}
-	cl := rpc.NewClient(nc, key, rpc.ClientOptions{Collective: c.collective, Name: callerName()})
+	cl := rpc.NewClient(nc, key, rpc.ClientOptions{Collective: c.collective, Name: callerName(), Broker: watch})
 	cl.SetSchemas(builtin.Schema)
 	return cl, nc.Close, nil
 }

@@ -105,6 +105,8 @@ func (h *runHuman) describe(ev engine.Event) string {
 		return fmt.Sprintf("%s: attempt %d: %s: %s", ev.Resource, ev.Attempt, ev.Message, shortList(ev.Nodes, 10))
 	case engine.EventResourceEnd:
 		return h.describeEnd(ev)
+	case engine.EventBroker:
+		return ev.Message
 	case engine.EventRunEnd:
 		tag := "OK"
 		if ev.Outcome != engine.OutcomeOK {
@@ -137,6 +139,9 @@ func describeStart(ev engine.Event) string {
 // successes when verbose.
 func (h *runHuman) describeNodeResult(ev engine.Event) string {
 	switch {
+	case ev.Status == "" && ev.Message != "" && ev.Message != noAnswer:
+		// Why is known: the node went away, hung, or the broker was lost.
+		return fmt.Sprintf("%s: %s did not answer%s: %s", ev.Resource, ev.Node, attemptText(ev.Attempt), ev.Message)
 	case ev.Status == "":
 		return fmt.Sprintf("%s: %s did not answer%s", ev.Resource, ev.Node, attemptText(ev.Attempt))
 	case !ev.OK && ev.Status == fleet.StatusOK:
@@ -181,5 +186,9 @@ func (h *runHuman) describeEnd(ev engine.Event) string {
 	}
 	return fmt.Sprintf("%s: ok in %s (%s)%s", ev.Resource, elapsed(ev.Elapsed), counts, colonMsg(ev.Message))
 }
+
+// noAnswer is the message of a node result when a node was merely silent
+// (docs/cli.md, node_result).
+const noAnswer = "no answer"
 
 var _ Run = (*runHuman)(nil)

@@ -11,7 +11,16 @@
 //	ROOT/releases/<commit>/  one directory per release, with a REVISION file
 //	ROOT/current -> releases/<commit>
 //	ROOT/previous -> releases/<commit>
+//	ROOT/unverified          the commit current was switched to while its
+//	                         health check has not passed yet
 //	ROOT/.lock               serialises deploys of the app
+//
+// A release is "activated, not verified" from the moment current is
+// switched to it until its restart and health check pass: ROOT/unverified
+// (written atomically before the switch, removed after the check) records
+// it, so that an agent killed in between leaves the state on disk. A later
+// deploy of the same commit then restarts and checks it again instead of
+// answering "already at", and status reports it (verified = false).
 package appmgr
 
 import (
@@ -87,6 +96,7 @@ func actions() *action.Table[*Handler] {
 			Outputs: []ddl.Output{
 				{Name: "app", Type: ddl.String}, {Name: "commit", Type: ddl.String}, {Name: "revision", Type: ddl.String},
 				{Name: "previous_commit", Type: ddl.String}, {Name: "releases", Type: ddl.List, Description: "commits of the releases kept, newest first"},
+				{Name: "verified", Type: ddl.Boolean, Description: "false while the current release is activated, not verified: its health check has not passed since it was switched to"},
 			}},
 			(*Handler).status),
 	)
@@ -266,7 +276,7 @@ func (a *app) cleanStale() {
 			_ = os.RemoveAll(filepath.Join(a.Root, "releases", e.Name()))
 		}
 	}
-	for _, name := range []string{".current.tmp", ".previous.tmp", "mirror.git.tmp"} {
+	for _, name := range []string{".current.tmp", ".previous.tmp", ".unverified.tmp", "mirror.git.tmp"} {
 		_ = os.RemoveAll(a.link(name))
 	}
 }
@@ -329,6 +339,10 @@ func (a *app) deploy(ctx context.Context, rev string, noop bool) (*rpc.Result, e
 	}
 	cur := a.target("current")
 	data := map[string]any{"app": a.Name, "revision": rev, "commit": commit, "previous_commit": cur, "release_dir": a.release(commit)}
+	if cur == commit && a.unverified() == commit {
+		data["previous_commit"] = a.target("previous")
+		return a.reverify(ctx, rev, commit, data, noop)
+	}
 	if cur == commit {
 		data["previous_commit"] = a.target("previous")
 		return &rpc.Result{Data: data, Message: fmt.Sprintf("%s already at %s (%s)", a.Name, rev, short(commit))}, nil
@@ -442,28 +456,97 @@ func (a *app) switchTo(commit, prev string) error {
 	return nil
 }
 
+// reverify restarts and checks a current release that was activated but
+// never verified (an agent killed during its health check, a rollback
+// that did not come back healthy): it is not done until the check passes.
+func (a *app) reverify(ctx context.Context, rev, commit string, data map[string]any, noop bool) (*rpc.Result, error) {
+	if noop {
+		return &rpc.Result{Changed: true, Data: data, Message: fmt.Sprintf("would restart and check %s %s (%s): activated, not verified", a.Name, rev, short(commit))}, nil
+	}
+	if err := a.activate(ctx, commit, a.target("previous")); err != nil {
+		return nil, err
+	}
+	return &rpc.Result{Changed: true, Data: data, Message: fmt.Sprintf("verified %s %s (%s): it was activated, not verified; restarted and checked it", a.Name, rev, short(commit))}, nil
+}
+
 // activate switches to commit, restarts and checks health; on failure it
-// switches back to prev (restarting it) and reports why.
+// switches back to prev (restarting it) and reports why. The release
+// switched to is marked unverified until its check passes.
 func (a *app) activate(ctx context.Context, commit, prev string) error {
 	oldPrev := a.target("previous")
+	if err := a.markUnverified(commit); err != nil {
+		return err
+	}
 	if err := a.switchTo(commit, prev); err != nil {
 		return err
 	}
 	err := a.restartAndCheck(ctx, commit)
 	if err == nil {
-		return nil
+		return a.markVerified()
+	}
+	if prev == commit {
+		return fleet.Errorf(fleet.StatusAborted, "%v; there is no other release to roll back to, so %s stays current, activated, not verified", err, short(commit))
 	}
 	if prev == "" {
 		_ = os.Remove(a.link("current"))
+		_ = a.markVerified()
 		return fleet.Errorf(fleet.StatusAborted, "%v; there was no previous release to roll back to", err)
+	}
+	if merr := a.markUnverified(prev); merr != nil {
+		return fleet.Errorf(fleet.StatusAborted, "%v; rolling back to %s failed too: %v", err, short(prev), merr)
 	}
 	if serr := a.switchTo(prev, oldPrev); serr != nil {
 		return fleet.Errorf(fleet.StatusAborted, "%v; rolling back to %s failed too: %v", err, short(prev), serr)
 	}
 	if rerr := a.restartAndCheck(ctx, prev); rerr != nil {
-		return fleet.Errorf(fleet.StatusAborted, "%v; rolled back to %s, which did not come back healthy: %v", err, short(prev), rerr)
+		return fleet.Errorf(fleet.StatusAborted, "%v; rolled back to %s, which did not come back healthy (activated, not verified): %v", err, short(prev), rerr)
+	}
+	if merr := a.markVerified(); merr != nil {
+		return fleet.Errorf(fleet.StatusAborted, "%v; rolled back to %s, healthy, but: %v", err, short(prev), merr)
 	}
 	return fleet.Errorf(fleet.StatusAborted, "%v; rolled back to %s", err, short(prev))
+}
+
+// markUnverified records atomically that current is (about to be) commit
+// and not yet verified.
+func (a *app) markUnverified(commit string) error {
+	tmp := a.link(".unverified.tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("recording %s as not verified: %w", short(commit), err)
+	}
+	_, err = f.WriteString(commit + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, a.link("unverified"))
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("recording %s as not verified: %w", short(commit), err)
+	}
+	return nil
+}
+
+// markVerified records that current passed its health check.
+func (a *app) markVerified() error {
+	if err := os.Remove(a.link("unverified")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("recording the release as verified: %w", err)
+	}
+	return nil
+}
+
+// unverified is the commit activated but not verified, "" when none.
+func (a *app) unverified() string {
+	b, err := os.ReadFile(a.link("unverified"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func (a *app) restartAndCheck(ctx context.Context, commit string) error {
@@ -522,10 +605,15 @@ func (a *app) status() (*rpc.Result, error) {
 	for i, r := range releases {
 		commits[i] = r.commit
 	}
+	verified := cur == "" || a.unverified() != cur
+	msg := fmt.Sprintf("%s at %s", a.Name, orNone(short(cur)))
+	if !verified {
+		msg += " (activated, not verified: its health check has not passed; deploy it again to re-check)"
+	}
 	return &rpc.Result{Data: map[string]any{
 		"app": a.Name, "commit": cur, "revision": revisionOf(a.release(cur)),
-		"previous_commit": a.target("previous"), "releases": commits,
-	}, Message: fmt.Sprintf("%s at %s", a.Name, orNone(short(cur)))}, nil
+		"previous_commit": a.target("previous"), "releases": commits, "verified": verified,
+	}, Message: msg}, nil
 }
 
 type rel struct {

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/orch-fleet/orch/fleet"
@@ -255,4 +258,110 @@ func TestHealthCheckFailureRollsBack(t *testing.T) {
 		t.Fatal("an unhealthy first release stayed current")
 	}
 	_ = commits
+}
+
+// TestUnverifiedRelease: a release whose health check has not passed is
+// recorded as activated, not verified — by a failed check whose rollback
+// did not come back healthy, or by an agent killed between the switch and
+// the check — and the next deploy of the same revision restarts and checks
+// it again (changed) rather than answering "already at"; status reports it.
+func TestUnverifiedRelease(t *testing.T) {
+	cases := map[string]struct {
+		// leave brings the app from v1 (verified) to an unverified v1 or v2.
+		leave    func(t *testing.T, h *Handler, healthy *atomic.Bool, commits []string)
+		wantRev  string // the revision left current, not verified
+		wantCurr int    // its index in commits
+	}{
+		"failed check, rollback not healthy": {
+			leave: func(t *testing.T, h *Handler, healthy *atomic.Bool, _ []string) {
+				healthy.Store(false)
+				_, err := deploy(h, "v2")
+				if err == nil || !strings.Contains(err.Error(), "activated, not verified") {
+					t.Fatalf("deploy v2 with a failing check: %v", err)
+				}
+			},
+			wantRev: "v1", wantCurr: 0,
+		},
+		"agent killed during the check": {
+			leave: func(t *testing.T, h *Handler, _ *atomic.Bool, commits []string) {
+				// What a SIGKILL between the switch and the end of the
+				// check leaves: v2 exported and current, and the marker
+				// written before the switch, never removed.
+				if _, err := deploy(h, "v2"); err != nil {
+					t.Fatal(err)
+				}
+				if err := h.apps["web"].markUnverified(commits[1]); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantRev: "v2", wantCurr: 1,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			repo, commits := gitRepo(t, "one", "two")
+			var healthy atomic.Bool
+			healthy.Store(true)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				if !healthy.Load() {
+					w.WriteHeader(http.StatusServiceUnavailable)
+				}
+			}))
+			t.Cleanup(srv.Close)
+			root := filepath.Join(t.TempDir(), "web")
+			restarts := filepath.Join(t.TempDir(), "restarts")
+			h := newHandler(t, fmt.Sprintf(`
+app "web" {
+  repo           = %q
+  root           = %q
+  restart        = "echo $ORCH_COMMIT >> %s"
+  health_url     = %q
+  health_timeout = "300ms"
+}`, repo, root, restarts, srv.URL))
+			if res, err := deploy(h, "v1"); err != nil || !res.Changed {
+				t.Fatalf("deploy v1: %v %+v", err, res)
+			}
+			if st := status(t, h); st["verified"] != true {
+				t.Fatalf("status after a healthy deploy: %+v", st)
+			}
+			tc.leave(t, h, &healthy, commits)
+			st := status(t, h)
+			if st["verified"] != false || st["commit"] != commits[tc.wantCurr] {
+				t.Fatalf("status of the unverified release: %+v", st)
+			}
+			healthy.Store(true)
+			before := countLines(t, restarts)
+			res, err := deploy(h, tc.wantRev)
+			if err != nil || !res.Changed || !strings.HasPrefix(res.Message, "verified web "+tc.wantRev) || countLines(t, restarts) != before+1 {
+				t.Fatalf("re-deploy of the unverified release: %v %+v (restarts %d -> %d)", err, res, before, countLines(t, restarts))
+			}
+			if c, _ := current(t, root); c != commits[tc.wantCurr] {
+				t.Fatalf("current %s, want %s", c, commits[tc.wantCurr])
+			}
+			if st := status(t, h); st["verified"] != true {
+				t.Fatalf("status after the re-check: %+v", st)
+			}
+			if res, err := deploy(h, tc.wantRev); err != nil || res.Changed {
+				t.Fatalf("deploy once verified: %v %+v", err, res)
+			}
+		})
+	}
+}
+
+func status(t *testing.T, h *Handler) map[string]any {
+	t.Helper()
+	res, err := h.Handle(context.Background(), &rpc.Call{Action: "status", Input: map[string]any{"app": "web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Data.(map[string]any)
+}
+
+func countLines(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), "\n")
 }

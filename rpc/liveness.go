@@ -1,0 +1,199 @@
+package rpc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/orch-fleet/orch/fleet"
+)
+
+// ProbeHeader marks a liveness probe: a message to a node's direct subject
+// with this header and no body, which the node answers at once with an
+// empty message, without checking, dispatching or auditing it. Its use is
+// the answer NATS gives when nobody is subscribed to the subject: a
+// "no responders" status (503), meaning the node is gone.
+const ProbeHeader = "Orch-Probe"
+
+// Defaults of Liveness.
+const (
+	DefaultProbeInterval = 2 * time.Second
+	DefaultHungAfter     = 30 * time.Second
+)
+
+// Messages of CallResult.Absent.
+const (
+	absentNotConnected = "not connected: no responders on its subject"
+	absentWentAway     = "node went away during the call (no responders on its subject)"
+)
+
+// Liveness says how a call watches the targets that have not answered yet.
+// Every ProbeInterval it probes them (ProbeHeader): a node with nobody
+// subscribed to its subject has gone (its agent died or its connection
+// dropped) and fails at once, so the call waits at most about
+// ProbeInterval for a dead node instead of its timeout. A node whose agent
+// hangs (SIGSTOP, a partition the broker has not noticed yet) stays
+// subscribed and cannot answer probes; it fails after HungAfter without
+// an answer to any probe.
+type Liveness struct {
+	// ProbeInterval is the pause between probes; 0 = 2s, < 0 = no probes
+	// (wait for the reply or the timeout, as before).
+	ProbeInterval time.Duration
+	// HungAfter fails a node that answered no probe for this long; 0 =
+	// 30s, < 0 = never (a hung node is then waited for until the broker
+	// drops its connection, after its ping timeout, or the call's timeout).
+	HungAfter time.Duration
+}
+
+func (l Liveness) withDefaults() Liveness {
+	if l.ProbeInterval == 0 {
+		l.ProbeInterval = DefaultProbeInterval
+	}
+	if l.HungAfter == 0 {
+		l.HungAfter = DefaultHungAfter
+	}
+	return l
+}
+
+// waiter collects the replies of one batch sent to targets, each on its
+// reply subject inbox.<index>, while probing the silent ones on
+// inbox.p<index>.
+type waiter struct {
+	c       *Client
+	r       fleet.CallRequest
+	targets []string
+	inbox   string
+	live    Liveness
+	// pending maps a target's index to the last time it showed life (the
+	// call's start, or its last probe answer).
+	pending map[int]time.Time
+	replies []*fleet.Reply
+	absent  map[string]string
+}
+
+func (c *Client) newWaiter(r fleet.CallRequest, targets []string, inbox string) *waiter {
+	w := &waiter{c: c, r: r, targets: targets, inbox: inbox, live: c.o.Liveness.withDefaults(),
+		pending: make(map[int]time.Time, len(targets)), absent: map[string]string{}}
+	now := time.Now()
+	for i := range targets {
+		w.pending[i] = now
+	}
+	return w
+}
+
+// handle takes one message of the inbox: a reply or a probe's answer.
+func (w *waiter) handle(m *nats.Msg) {
+	tok := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	probe := strings.HasPrefix(tok, "p")
+	i, err := strconv.Atoi(strings.TrimPrefix(tok, "p"))
+	if _, ok := w.pending[i]; err != nil || !ok {
+		return
+	}
+	noResponders := len(m.Data) == 0 && m.Header.Get("Status") == "503"
+	switch {
+	case probe && noResponders:
+		w.gone(i, absentWentAway)
+	case probe:
+		w.pending[i] = time.Now()
+	case noResponders:
+		// The node was not connected when the call was sent: there is no
+		// point waiting for it.
+		w.gone(i, absentNotConnected)
+	default:
+		w.reply(i, m)
+	}
+}
+
+func (w *waiter) gone(i int, why string) {
+	delete(w.pending, i)
+	w.absent[w.targets[i]] = why
+}
+
+func (w *waiter) reply(i int, m *nats.Msg) {
+	var rep fleet.Reply
+	if err := json.Unmarshal(m.Data, &rep); err != nil {
+		rep = fleet.Reply{Identity: w.targets[i], Status: fleet.StatusInternalError, Message: fmt.Sprintf("malformed reply: %v", err)}
+	}
+	if rep.Identity != w.targets[i] {
+		rep.Message = strings.TrimSpace(fmt.Sprintf("%s (answered as %q)", rep.Message, rep.Identity))
+		rep.Identity = w.targets[i]
+	}
+	delete(w.pending, i)
+	w.replies = append(w.replies, &rep)
+	if w.r.OnReply != nil {
+		w.r.OnReply(&rep)
+	}
+}
+
+// probe fails the nodes silent for longer than HungAfter and probes the
+// others. While the connection to the broker is down nothing is judged:
+// the silence is the broker's, not the nodes'.
+func (w *waiter) probe() error {
+	now := time.Now()
+	if w.c.brokerDown() {
+		for i := range w.pending {
+			w.pending[i] = now
+		}
+		return nil
+	}
+	for i, seen := range w.pending {
+		if w.live.HungAfter > 0 && now.Sub(seen) >= w.live.HungAfter {
+			w.gone(i, fmt.Sprintf("stopped answering liveness probes for %s (hung, or cut off from the broker)", now.Sub(seen).Round(time.Second)))
+			continue
+		}
+		msg := &nats.Msg{Subject: DirectSubject(w.c.o.Collective, w.targets[i]), Reply: w.inbox + ".p" + strconv.Itoa(i), Header: nats.Header{ProbeHeader: []string{"1"}}}
+		if err := w.c.nc.PublishMsg(msg); err != nil {
+			return w.c.connErr(fmt.Errorf("probing %s: %w", w.targets[i], err))
+		}
+	}
+	return nil
+}
+
+// result is what the batch got: replies, the silent nodes and why those
+// known gone are, with err.
+func (w *waiter) result(err error) ([]*fleet.Reply, []string, map[string]string, error) {
+	if len(w.absent) == 0 {
+		w.absent = nil
+	}
+	return w.replies, missingOf(w.targets, w.replies), w.absent, err
+}
+
+// brokerDown reports whether the connection to the broker is down.
+func (c *Client) brokerDown() bool {
+	if c.o.Broker != nil {
+		return c.o.Broker.Down()
+	}
+	return !c.nc.IsConnected()
+}
+
+// brokerLost returns the channel closed when the broker is given up (nil,
+// never closed, without a BrokerWatch).
+func (c *Client) brokerLost() <-chan struct{} {
+	if c.o.Broker == nil {
+		return nil
+	}
+	return c.o.Broker.Lost()
+}
+
+// connErr turns err into a *fleet.BrokerLostError when the connection is
+// closed (the watch gave up, or it was closed under the call); other
+// errors are returned as they are.
+func (c *Client) connErr(err error) error {
+	if err == nil || errors.Is(err, fleet.ErrBrokerLost) {
+		return err
+	}
+	if c.o.Broker != nil {
+		if lost := c.o.Broker.Err(); lost != nil {
+			return lost
+		}
+	}
+	if errors.Is(err, nats.ErrConnectionClosed) || c.nc.IsClosed() {
+		return &fleet.BrokerLostError{Broker: c.url, Err: err}
+	}
+	return err
+}
