@@ -110,6 +110,12 @@ type Walker[V comparable] struct {
 	// they are skipped. Calls are serialised with each other, but not with
 	// visits in flight.
 	Skipped func(v V, why Skip[V])
+	// Tolerant, when set, marks vertices that run once every dependency
+	// finished, whatever its outcome (clean-up and failure hooks): a
+	// failure or skip upstream does not skip them, and the skip cascade
+	// stops there. Visit learns the dependencies' outcomes from the caller's
+	// own records. The Gate still applies.
+	Tolerant func(v V) bool
 }
 
 // ErrCycle is returned (wrapped, naming a vertex on a cycle) when the graph
@@ -196,11 +202,18 @@ func (w *Walker[V]) skip(g *Graph[V], s *state, i int, why Skip[V], root int) in
 	return 1 + w.skipDependents(g, s, i, true)
 }
 
-// skipDependents skips every unfinished vertex that depends on i.
+// skipDependents skips every unfinished vertex that depends on i, except
+// tolerant ones, which only count i as finished.
 func (w *Walker[V]) skipDependents(g *Graph[V], s *state, i int, causeSkipped bool) int {
 	n := 0
 	for _, d := range g.down[i] {
 		if s.done[d] {
+			continue
+		}
+		if w.Tolerant != nil && w.Tolerant(g.verts[d]) {
+			if s.pending[d]--; s.pending[d] == 0 {
+				heap.Push(&s.ready, d)
+			}
 			continue
 		}
 		why := Skip[V]{Cause: g.verts[i], Root: g.verts[s.root[i]], CauseSkipped: causeSkipped}

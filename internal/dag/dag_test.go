@@ -200,3 +200,46 @@ func TestSkippedOrderIsDeterministic(t *testing.T) {
 		t.Errorf("skip order = %v, want depth-first from the failure", first)
 	}
 }
+
+// Tolerant vertices run after their dependencies finished, whatever the
+// outcome, and stop the skip cascade; the gate still applies to them.
+func TestTolerant(t *testing.T) {
+	tests := map[string]struct {
+		specs  []string
+		fail   string
+		gate   string
+		visits string
+		skips  string
+	}{
+		"after a failure":      {specs: []string{"a", "b:a", "hook:b", "c:hook"}, fail: "a", visits: "a hook c", skips: "b"},
+		"after success":        {specs: []string{"a", "hook:a"}, visits: "a hook"},
+		"waits for every dep":  {specs: []string{"a", "b", "hook:a,b"}, fail: "a", visits: "a b hook"},
+		"gated":                {specs: []string{"a", "hook:a"}, gate: "hook", visits: "a", skips: "hook"},
+		"failed hook cascades": {specs: []string{"a", "hook:a", "c:hook"}, fail: "hook", visits: "a hook", skips: "c"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var visits, skips []string
+			w := Walker[string]{Parallelism: 1,
+				Visit: func(_ context.Context, v string) Outcome {
+					visits = append(visits, v)
+					if v == tc.fail {
+						return Failed
+					}
+					return Succeeded
+				},
+				Gate:     func(v string) string { return map[bool]string{true: "gate"}[v == tc.gate] },
+				Skipped:  func(v string, _ Skip[string]) { skips = append(skips, v) },
+				Tolerant: func(v string) bool { return v == "hook" }}
+			if err := w.Walk(context.Background(), build(t, tc.specs...)); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(visits, " "); got != tc.visits {
+				t.Errorf("visits = %q, want %q", got, tc.visits)
+			}
+			if got := strings.Join(skips, " "); got != tc.skips {
+				t.Errorf("skips = %q, want %q", got, tc.skips)
+			}
+		})
+	}
+}
