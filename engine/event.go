@@ -18,6 +18,7 @@ const (
 	EventNodeResult    EventType = "node_result"    // Resource, Node, Status ("" = no answer), OK, Changed, Message, Attempt, Elapsed
 	EventResourceRetry EventType = "resource_retry" // Resource, Attempt (the next), Nodes (still failing), Message
 	EventResourceEnd   EventType = "resource_end"   // Resource, Outcome, Message (reason), counts, Elapsed, FailOK
+	EventRunStop       EventType = "run_stop"       // Message: why the engine stops the run itself (the run lock was lost)
 	EventRunEnd        EventType = "run_end"        // Outcome, Summary, Elapsed
 )
 

@@ -105,6 +105,8 @@ func (h *runHuman) describe(ev engine.Event) string {
 		return fmt.Sprintf("%s: attempt %d: %s: %s", ev.Resource, ev.Attempt, ev.Message, shortList(ev.Nodes, 10))
 	case engine.EventResourceEnd:
 		return h.describeEnd(ev)
+	case engine.EventRunStop:
+		return "STOPPING: " + ev.Message
 	case engine.EventRunEnd:
 		tag := "OK"
 		if ev.Outcome != engine.OutcomeOK {
