@@ -316,11 +316,11 @@ func (c *Client) DiscoverFleet(ctx context.Context, f fleet.Filter, o DiscoverOp
 	var err error
 	switch o.Method {
 	case DiscoverRegistry:
-		d, err = c.discoverRegistry(ctx, f, true)
+		d, err = c.discoverRegistry(ctx, f, o, true)
 	case DiscoverBroadcast:
 		d, err = c.discoverBroadcast(ctx, f, o)
 	case DiscoverAuto:
-		d, err = c.discoverRegistry(ctx, f, false)
+		d, err = c.discoverRegistry(ctx, f, o, false)
 		switch {
 		case errors.Is(err, errNoRegistry):
 			d, err = c.discoverBroadcast(ctx, f, o)
@@ -349,9 +349,7 @@ func (c *Client) DiscoverFleet(ctx context.Context, f fleet.Filter, o DiscoverOp
 // their fleet.NodeInfo. Collection ends when no new reply came for the quiet window,
 // or at the timeout.
 func (c *Client) discoverBroadcast(ctx context.Context, f fleet.Filter, o DiscoverOptions) (*Discovery, error) {
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultDiscoveryTimeout
-	}
+	o.Timeout = o.timeout()
 	if o.Quiet <= 0 {
 		o.Quiet = DefaultDiscoveryQuiet
 	}

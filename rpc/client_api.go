@@ -59,12 +59,19 @@ const (
 // DiscoverOptions tune Client.Discover.
 type DiscoverOptions struct {
 	Method  string        // DiscoverAuto, DiscoverRegistry or DiscoverBroadcast
-	Timeout time.Duration // cap on broadcast collection; 0 = 2s
+	Timeout time.Duration // cap on reading the registry, and on broadcast collection; 0 = 2s
 	Quiet   time.Duration // broadcast stops when no new reply came for this long; 0 = 100ms
 	// Warn, when set, is told when DiscoverAuto falls back to broadcast
 	// because the registry exists but cannot be read (a lost broker, a
 	// timeout): such a discovery knows nothing of missing nodes.
 	Warn func(msg string)
+}
+
+func (o DiscoverOptions) timeout() time.Duration {
+	if o.Timeout <= 0 {
+		return DefaultDiscoveryTimeout
+	}
+	return o.Timeout
 }
 
 // Discovery is what a discovery found.

@@ -23,11 +23,6 @@ const DefaultRegistryTTL = 30 * time.Second
 // heartbeat.
 const TombstoneWindow = time.Hour
 
-// registryReadTimeout caps one read of the registry when the caller's
-// context has no earlier deadline: a registry that does not answer within
-// it counts as unreachable.
-const registryReadTimeout = 5 * time.Second
-
 var errNoRegistry = errors.New("no registry bucket")
 
 // registryBucket opens the registry bucket of collective, creating it with
@@ -125,10 +120,11 @@ func Deregister(ctx context.Context, nc *nats.Conn, collective, identity string)
 
 // discoverRegistry reads the last-seen bucket, then the whole registry, and
 // keeps the nodes f selects: those registered, and those last seen but no
-// longer registered (missing). Reading last seen first means a node that
+// longer registered (missing). A registry that cannot be read within
+// o.Timeout counts as unreachable. Reading last seen first means a node that
 // registers meanwhile (live entry first) is never taken for a missing one.
-func (c *Client) discoverRegistry(ctx context.Context, f fleet.Filter, mustExist bool) (*Discovery, error) {
-	ctx, cancel := context.WithTimeout(ctx, registryReadTimeout)
+func (c *Client) discoverRegistry(ctx context.Context, f fleet.Filter, o DiscoverOptions, mustExist bool) (*Discovery, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout())
 	defer cancel()
 	js, err := jetstream.New(c.nc)
 	if err != nil {
