@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/orch-fleet/orch/catalog"
@@ -67,9 +68,13 @@ type Options struct {
 
 // Locker takes named run locks; *rpc.Client satisfies it. Lock fails at
 // once, wrapping fleet.ErrLockHeld, when another run holds the lock; the
-// lock is kept until release is called.
+// lock is kept until release is called. lost yields one error (saying
+// "lost the run lock …") if the lock is lost while held, e.g. when it can
+// no longer be renewed; the run then stops as if Options.Stop was closed
+// (nothing new starts, calls in flight finish) and its report says why in
+// StopReason. A nil lost channel means the lock cannot be lost.
 type Locker interface {
-	Lock(ctx context.Context, name, holder string) (release func(), err error)
+	Lock(ctx context.Context, name, holder string) (release func(), lost <-chan error, err error)
 }
 
 // ErrInvalid is wrapped by Run's error when the catalog cannot be run by
@@ -143,6 +148,9 @@ type Report struct {
 	// the broker was lost and none came back in time ("lost the broker
 	// nats://…: …"); nothing was started after it.
 	BrokerLost string `json:"broker_lost,omitempty"`
+	// StopReason says why the run stopped before its end when the engine
+	// itself stopped it (the run lock was lost); "" otherwise.
+	StopReason string `json:"stop_reason,omitempty"`
 	NoOp       bool   `json:"noop,omitempty"` // a plan: Changed counts what would change
 	// InternalError: a resource failed through a bug (a panic), not
 	// through the fleet; the CLI exits 3.
@@ -168,12 +176,19 @@ func Run(ctx context.Context, cat *catalog.Catalog, reg resources.Registry, flee
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if release, err := o.lock(ctx, cat); err != nil {
+	release, lost, err := o.lock(ctx, cat)
+	if err != nil {
 		return nil, err
-	} else if release != nil {
+	}
+	if release != nil {
 		defer release()
 	}
+	runDone := make(chan struct{})
+	defer close(runDone)
 	w := newWalker(cat, reg, fleet, o)
+	w.o.Stop, w.stopReason = stopOnLoss(o.Stop, lost, runDone, func(why string) {
+		w.emit(Event{Type: EventRunStop, Message: why})
+	})
 	w.emit(Event{Type: EventRunStart, Resources: len(cat.Resources), NoOp: o.NoOp})
 	stopNotices := w.watchBroker()
 	err = w.walk(ctx, g)
@@ -182,6 +197,7 @@ func Run(ctx context.Context, cat *catalog.Catalog, reg resources.Registry, flee
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	rep := w.finish(ctx)
+	rep.StopReason = w.stopReason()
 	w.emit(Event{Type: EventRunEnd, Outcome: rep.Outcome, Summary: rep.summary(), Elapsed: rep.Elapsed})
 	return rep, nil
 }
@@ -200,15 +216,50 @@ func (o Options) withDefaults() Options {
 }
 
 // lock takes the run lock when one is named and this is not a plan.
-func (o Options) lock(ctx context.Context, cat *catalog.Catalog) (release func(), err error) {
+func (o Options) lock(ctx context.Context, cat *catalog.Catalog) (release func(), lost <-chan error, err error) {
 	name := cat.Lock
 	if o.LockName != "" {
 		name = o.LockName
 	}
 	if o.Locker == nil || o.NoOp || name == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	return o.Locker.Lock(ctx, name, o.LockHolder)
+}
+
+// stopOnLoss returns the run's graceful-stop channel: closed when stop is
+// closed or when lost yields. reason says why the engine stopped the run
+// ("" when it did not); onLoss is told once the run is stopping for that
+// reason. Without lost, stop is returned as it is. It stops watching when
+// done is closed.
+func stopOnLoss(stop <-chan struct{}, lost <-chan error, done <-chan struct{}, onLoss func(why string)) (<-chan struct{}, func() string) {
+	if lost == nil {
+		return stop, func() string { return "" }
+	}
+	merged := make(chan struct{})
+	var why atomic.Pointer[string]
+	go func() {
+		select {
+		case <-done:
+			return
+		case <-stop:
+			close(merged)
+		case err := <-lost:
+			msg := "lost the run lock"
+			if err != nil {
+				msg = err.Error()
+			}
+			why.Store(&msg)
+			close(merged)
+			onLoss(msg + "; starting nothing new")
+		}
+	}()
+	return merged, func() string {
+		if p := why.Load(); p != nil {
+			return *p
+		}
+		return ""
+	}
 }
 
 // finish totals the report once every resource is done.

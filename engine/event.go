@@ -20,8 +20,9 @@ const (
 	EventResourceEnd   EventType = "resource_end"   // Resource, Outcome, Message (reason), counts, Elapsed, FailOK
 	// EventBroker can come at any time: the connection to the broker
 	// dropped, came back, or was given up (the run then fails).
-	EventBroker EventType = "broker"  // Broker (URL), Connection (disconnected, reconnected, lost), OK (connected again), Message
-	EventRunEnd EventType = "run_end" // Outcome, Summary, Elapsed
+	EventBroker  EventType = "broker"   // Broker (URL), Connection (disconnected, reconnected, lost), OK (connected again), Message
+	EventRunStop EventType = "run_stop" // Message: why the engine stops the run itself (the run lock was lost)
+	EventRunEnd  EventType = "run_end"  // Outcome, Summary, Elapsed
 )
 
 // Event is one thing that happened in a run.

@@ -37,12 +37,17 @@ type walker struct {
 	report      *Report
 
 	evMu sync.Mutex // serialises Options.Events
+
+	// stopReason says why the engine stopped the run itself ("" if it
+	// did not); see stopOnLoss.
+	stopReason func() string
 }
 
 func newWalker(cat *catalog.Catalog, reg resources.Registry, fleet Fleet, o Options) *walker {
 	w := &walker{cat: cat, reg: reg, fleet: fleet, o: o, resolved: catalog.Resolved{}, nsErr: map[string]error{},
 		wantResults: map[string]bool{},
-		report:      &Report{Started: o.Clock(), NodeSets: map[string][]string{}, byAddr: map[string]*ResourceReport{}}}
+		report:      &Report{Started: o.Clock(), NodeSets: map[string][]string{}, byAddr: map[string]*ResourceReport{}},
+		stopReason:  func() string { return "" }}
 	for _, r := range cat.Resources {
 		for _, k := range r.NodeSets {
 			if _, _, ok := catalog.SplitResultKey(k); ok {
@@ -121,6 +126,8 @@ func (w *walker) applySafely(ctx context.Context, r *catalog.Resource) (rr *Reso
 // gate says why a ready resource must not start, if it must not.
 func (w *walker) gate(ctx context.Context) string {
 	switch {
+	case w.stopped(ctx) && w.stopReason() != "":
+		return "skipped: " + w.stopReason()
 	case w.stopped(ctx):
 		return "skipped: the run was interrupted before it started"
 	case w.lostBroker() != nil:

@@ -69,6 +69,16 @@ type NodeInfo struct {
 	Registered time.Time         `json:"registered"`
 }
 
+// MissingNode is a node that left the registry without stopping
+// gracefully (its entry expired): it is reported, with what it last said
+// about itself, until its tombstone ages out.
+type MissingNode struct {
+	NodeInfo
+	// LastSeen is when the node last renewed its registration (the
+	// broker's clock): it has been missing since then.
+	LastSeen time.Time `json:"last_seen"`
+}
+
 // StatusError is an error carrying a reply status.
 type StatusError struct {
 	Status  Status

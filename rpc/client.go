@@ -322,20 +322,42 @@ func (c *Client) requestOne(ctx context.Context, subject string, r fleet.CallReq
 
 // Discover returns the nodes f selects, sorted by identity.
 func (c *Client) Discover(ctx context.Context, f fleet.Filter, o DiscoverOptions) ([]fleet.NodeInfo, error) {
+	d, err := c.DiscoverFleet(ctx, f, o)
+	if err != nil {
+		return nil, err
+	}
+	return d.Nodes, nil
+}
+
+// DiscoverFleet returns the nodes f selects and, from the registry, those
+// of them that went missing. DiscoverAuto reads the registry when it
+// exists; when it exists but cannot be read it falls back to broadcast,
+// saying so in the result's Warning and through o.Warn.
+func (c *Client) DiscoverFleet(ctx context.Context, f fleet.Filter, o DiscoverOptions) (*Discovery, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	var nodes []fleet.NodeInfo
+	var d *Discovery
 	var err error
 	switch o.Method {
 	case DiscoverRegistry:
-		nodes, err = c.discoverRegistry(ctx, f, true)
+		d, err = c.discoverRegistry(ctx, f, o, true)
 	case DiscoverBroadcast:
-		nodes, err = c.discoverBroadcast(ctx, f, o)
+		d, err = c.discoverBroadcast(ctx, f, o)
 	case DiscoverAuto:
-		nodes, err = c.discoverRegistry(ctx, f, false)
-		if errors.Is(err, errNoRegistry) {
-			nodes, err = c.discoverBroadcast(ctx, f, o)
+		d, err = c.discoverRegistry(ctx, f, o, false)
+		switch {
+		case errors.Is(err, errNoRegistry):
+			d, err = c.discoverBroadcast(ctx, f, o)
+		case err != nil && ctx.Err() == nil:
+			warning := fmt.Sprintf("the registry cannot be read (%v); discovering by broadcast, which cannot tell missing nodes", err)
+			if o.Warn != nil {
+				o.Warn(warning)
+			}
+			d, err = c.discoverBroadcast(ctx, f, o)
+			if d != nil {
+				d.Warning = warning
+			}
 		}
 	default:
 		return nil, fmt.Errorf("unknown discovery method %q (want registry or broadcast)", o.Method)
@@ -343,17 +365,16 @@ func (c *Client) Discover(ctx context.Context, f fleet.Filter, o DiscoverOptions
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Identity < nodes[j].Identity })
-	return nodes, nil
+	sort.Slice(d.Nodes, func(i, j int) bool { return d.Nodes[i].Identity < d.Nodes[j].Identity })
+	sort.Slice(d.Missing, func(i, j int) bool { return d.Missing[i].Identity < d.Missing[j].Identity })
+	return d, nil
 }
 
 // discoverBroadcast asks every node; those the filter selects answer with
 // their fleet.NodeInfo. Collection ends when no new reply came for the quiet window,
 // or at the timeout.
-func (c *Client) discoverBroadcast(ctx context.Context, f fleet.Filter, o DiscoverOptions) ([]fleet.NodeInfo, error) {
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultDiscoveryTimeout
-	}
+func (c *Client) discoverBroadcast(ctx context.Context, f fleet.Filter, o DiscoverOptions) (*Discovery, error) {
+	o.Timeout = o.timeout()
 	if o.Quiet <= 0 {
 		o.Quiet = DefaultDiscoveryQuiet
 	}
@@ -399,9 +420,9 @@ func (c *Client) discoverBroadcast(ctx context.Context, f fleet.Filter, o Discov
 			nodes = append(nodes, info)
 			quiet.Reset(o.Quiet)
 		case <-quiet.C:
-			return nodes, nil
+			return &Discovery{Method: DiscoverBroadcast, Nodes: nodes}, nil
 		case <-deadline.C:
-			return nodes, nil
+			return &Discovery{Method: DiscoverBroadcast, Nodes: nodes}, nil
 		case <-ctx.Done():
 			return nil, fmt.Errorf("discovering nodes: %w", ctx.Err())
 		}

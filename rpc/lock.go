@@ -16,6 +16,10 @@ import (
 // without releasing it; a live holder renews it at a third of this.
 const LockTTL = 30 * time.Second
 
+// lockRetry is how often a holder retries a renewal that failed for want
+// of a broker, until LockTTL after the last good one.
+const lockRetry = time.Second
+
 // LockHolder is what a run lock's value says.
 type LockHolder struct {
 	Holder string    `json:"holder"`
@@ -23,31 +27,54 @@ type LockHolder struct {
 }
 
 // Lock takes the run lock name in the client's collective (see
-// AcquireLock); it makes *Client an engine.Locker.
-func (c *Client) Lock(ctx context.Context, name, holder string) (release func(), err error) {
-	return AcquireLock(ctx, c.nc, c.o.Collective, name, holder)
+// AcquireRunLock); it makes *Client an engine.Locker. lost yields why the
+// lock was lost, if it is lost before release.
+func (c *Client) Lock(ctx context.Context, name, holder string) (release func(), lost <-chan error, err error) {
+	l, err := AcquireRunLock(ctx, c.nc, c.o.Collective, name, holder)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l.Release, l.Lost(), nil
 }
 
-// AcquireLock takes the run lock name in the collective's lock bucket (a
-// JetStream key-value bucket whose entries expire after LockTTL) and keeps
-// renewing it until release is called. If another run holds it, it fails
-// at once naming the holder.
+// AcquireLock is AcquireRunLock for callers that do not watch for the
+// lock's loss.
 func AcquireLock(ctx context.Context, nc *nats.Conn, collective, name, holder string) (release func(), err error) {
-	js, err := jetstream.New(nc)
+	l, err := AcquireRunLock(ctx, nc, collective, name, holder)
 	if err != nil {
-		return nil, fmt.Errorf("opening jetstream for the run lock: %w", err)
+		return nil, err
 	}
-	bucket := collective + "_locks"
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, Description: "orch run locks", History: 1, TTL: LockTTL, Storage: jetstream.MemoryStorage})
+	return l.Release, nil
+}
+
+// RunLock is a held run lock, renewed until Release.
+type RunLock struct {
+	name string
+	kv   jetstream.KeyValue
+	key  string
+	val  []byte
+	rev  uint64
+	lost chan error
+	stop chan struct{}
+	done chan struct{}
+}
+
+// AcquireRunLock takes the run lock name in the collective's lock bucket
+// (LockBucket: entries expire after LockTTL; see EnsureBucket for its
+// storage and replicas) and keeps renewing it until Release. If another
+// run holds it, it fails at once naming the holder, wrapping
+// fleet.ErrLockHeld.
+func AcquireRunLock(ctx context.Context, nc *nats.Conn, collective, name, holder string) (*RunLock, error) {
+	kv, err := EnsureBucket(ctx, nc, jetstream.KeyValueConfig{Bucket: LockBucket(collective), Description: "orch run locks", History: 1, TTL: LockTTL})
 	if err != nil {
-		return nil, fmt.Errorf("opening the lock bucket %s: %w", bucket, err)
+		return nil, fmt.Errorf("opening the lock bucket: %w", err)
 	}
-	key := KVKey(name)
-	val, _ := json.Marshal(LockHolder{Holder: holder, Since: time.Now().UTC()})
-	rev, err := kv.Create(ctx, key, val)
+	l := &RunLock{name: name, kv: kv, key: KVKey(name), lost: make(chan error, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	l.val, _ = json.Marshal(LockHolder{Holder: holder, Since: time.Now().UTC()})
+	l.rev, err = kv.Create(ctx, l.key, l.val)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		var h LockHolder
-		if e, gerr := kv.Get(ctx, key); gerr == nil {
+		if e, gerr := kv.Get(ctx, l.key); gerr == nil {
 			_ = json.Unmarshal(e.Value(), &h)
 		}
 		return nil, fmt.Errorf("%w: lock %q is held by %s since %s (it expires %s after its holder stops renewing it)",
@@ -56,27 +83,74 @@ func AcquireLock(ctx context.Context, nc *nats.Conn, collective, name, holder st
 	if err != nil {
 		return nil, fmt.Errorf("taking lock %q: %w", name, err)
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(LockTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				dctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-				_ = kv.Delete(dctx, key, jetstream.LastRevision(rev))
-				cancel()
-				return
-			case <-t.C:
-				rctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-				if r, err := kv.Update(rctx, key, val, rev); err == nil {
-					rev = r
-				}
-				cancel()
+	// Watching the entry tells at once when it is deleted or taken over.
+	w, err := kv.Watch(ctx, l.key, jetstream.UpdatesOnly())
+	if err != nil {
+		_ = kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
+		return nil, fmt.Errorf("watching lock %q: %w", name, err)
+	}
+	go l.renew(w, LockTTL/3, time.Now())
+	return l, nil
+}
+
+// Lost yields, once, why the lock was lost: its entry changed behind its
+// back (deleted, taken over) or it could not be renewed for LockTTL. It
+// yields nothing while the lock is held and after Release.
+func (l *RunLock) Lost() <-chan error { return l.lost }
+
+// Release stops renewing the lock and deletes it (if still ours).
+func (l *RunLock) Release() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	<-l.done
+}
+
+// renew renews the lock every interval until Release, retrying failed
+// renewals every lockRetry, and watches its entry (w); it reports the loss
+// on l.lost.
+func (l *RunLock) renew(w jetstream.KeyWatcher, interval time.Duration, renewed time.Time) {
+	defer close(l.done)
+	defer func() { _ = w.Stop() }()
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	updates := w.Updates()
+	for {
+		select {
+		case <-l.stop:
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			_ = l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
+			cancel()
+			return
+		case e, ok := <-updates:
+			if !ok {
+				updates = nil // renewals still tell
+				continue
 			}
+			if e != nil && (e.Operation() != jetstream.KeyValuePut || string(e.Value()) != string(l.val)) {
+				l.lost <- fmt.Errorf("lost the run lock %q: its entry was deleted or taken over by another run", l.name)
+				return
+			}
+			continue
+		case <-t.C:
 		}
-	}()
-	return func() { close(stop); <-done }, nil
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		r, err := l.kv.Update(ctx, l.key, l.val, l.rev)
+		cancel()
+		switch {
+		case err == nil:
+			l.rev, renewed = r, time.Now()
+			t.Reset(interval)
+		case errors.Is(err, jetstream.ErrKeyExists):
+			l.lost <- fmt.Errorf("lost the run lock %q: its entry was deleted or taken over by another run", l.name)
+			return
+		case time.Since(renewed) >= LockTTL:
+			l.lost <- fmt.Errorf("lost the run lock %q: it could not be renewed for %s (last error: %v)", l.name, LockTTL, err)
+			return
+		default:
+			t.Reset(lockRetry)
+		}
+	}
 }

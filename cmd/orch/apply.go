@@ -88,7 +88,7 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 		Live: !rf.plain && e.getenv("TERM") != "dumb" && views.IsTerminal(e.stdout)})
 	runCtx, stop, done := stopOnSignals(ctx, e, out)
 	defer done()
-	fleet := rpc.NewFleet(cl, rpc.DiscoverOptions{Method: rf.cf.discovery, Timeout: rf.cf.dtimeout})
+	fleet := rpc.NewFleet(cl, rf.cf.discoverOptions())
 	opts := engine.Options{
 		Parallelism: rf.parallelism, FailFast: rf.failFast, NoOp: noop, DefaultTimeout: rf.cf.timeout,
 		Events: out.Event, Stop: stop,
@@ -107,6 +107,9 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 		return exitFailed
 	}
 	out.Result(cat, rep)
+	if rep.StopReason != "" {
+		fmt.Fprintf(e.stderr, "orch %s: %s: nothing new was started\n", cmd, rep.StopReason)
+	}
 	writeRunFiles(e, cmd, rf, path, rep)
 	if rep.BrokerLost != "" {
 		fmt.Fprintf(e.stderr, "orch %s: %s\n", cmd, rep.BrokerLost)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,6 +35,7 @@ type clientFlags struct {
 	dtimeout   time.Duration
 	noop       bool
 	grace      time.Duration
+	warnOnce   sync.Once
 }
 
 // addClientFlags registers the shared flags on fs; defaults come from the
@@ -51,7 +53,7 @@ func addClientFlags(fs *flag.FlagSet, e *env, withFilter bool) *clientFlags {
 	fs.StringVar(&c.collective, "collective", def("ORCH_COLLECTIVE", rpc.DefaultCollective), "collective (env ORCH_COLLECTIVE)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for replies")
 	fs.StringVar(&c.discovery, "discovery", "", "discovery method: registry or broadcast (default: registry when it exists)")
-	fs.DurationVar(&c.dtimeout, "discovery-timeout", 2*time.Second, "cap on broadcast discovery")
+	fs.DurationVar(&c.dtimeout, "discovery-timeout", 2*time.Second, "cap on discovery: reading the registry, or collecting broadcast replies")
 	fs.DurationVar(&c.grace, "broker-grace", rpc.DefaultBrokerGrace, "after losing the broker, wait this long for one to come back before failing")
 	if withFilter {
 		for _, n := range []string{"F", "fact"} {
@@ -117,7 +119,25 @@ func (c *clientFlags) connect(ctx context.Context) (*rpc.Client, func(), error) 
 
 // discover resolves the filter to nodes.
 func (c *clientFlags) discover(ctx context.Context, cl *rpc.Client, f fleet.Filter) ([]fleet.NodeInfo, error) {
-	return cl.Discover(ctx, f, rpc.DiscoverOptions{Method: c.discovery, Timeout: c.dtimeout})
+	d, err := c.discoverFleet(ctx, cl, f)
+	if err != nil {
+		return nil, err
+	}
+	return d.Nodes, nil
+}
+
+// discoverFleet resolves the filter to nodes, and to the nodes that went
+// missing from the registry.
+func (c *clientFlags) discoverFleet(ctx context.Context, cl *rpc.Client, f fleet.Filter) (*rpc.Discovery, error) {
+	return cl.DiscoverFleet(ctx, f, c.discoverOptions())
+}
+
+// discoverOptions are the discovery options of the flags; a fallback to
+// broadcast is told on stderr, once per command.
+func (c *clientFlags) discoverOptions() rpc.DiscoverOptions {
+	return rpc.DiscoverOptions{Method: c.discovery, Timeout: c.dtimeout, Warn: func(msg string) {
+		c.warnOnce.Do(func() { fmt.Fprintf(c.e.stderr, "orch: warning: %s\n", msg) })
+	}}
 }
 
 // callerName is user@host, for audit logs.

@@ -12,6 +12,7 @@ import (
 	"github.com/orch-fleet/orch/internal/fleetops"
 	"github.com/orch-fleet/orch/internal/views"
 	"github.com/orch-fleet/orch/providers/builtin"
+	"github.com/orch-fleet/orch/rpc"
 )
 
 // runPing is `orch ping`: every discovered node answers an rpcutil ping.
@@ -95,12 +96,14 @@ func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action 
 		f.Agents = append(f.Agents, agent)
 	}
 	start := time.Now()
-	nodes, err := cf.discover(ctx, cl, f)
+	d, err := cf.discoverFleet(ctx, cl, f)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
 		return exitFailed
 	}
+	nodes := d.Nodes
 	if len(nodes) == 0 {
+		e.view().Vanished(fleetops.VanishedOf(d.Missing))
 		fmt.Fprintf(e.stderr, "orch %s: no nodes matched (%s)\n", cmd, f.String())
 		return exitFailed
 	}
@@ -119,6 +122,7 @@ func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action 
 		return exitInvalidOrFailed(res.Err)
 	}
 	sum := fleetops.Summarize(agent, action, len(nodes), res, rtt, time.Since(start))
+	sum.Vanished = fleetops.VanishedOf(d.Missing)
 	if code := viewErr(e, cmd, view.Summary(sum)); code != exitOK || sum.OK() {
 		return code
 	}
@@ -155,15 +159,29 @@ func runDiscover(ctx context.Context, e *env, args []string) int {
 	} else if len(pos) > 0 {
 		return usageErr(e, "discover", "unexpected argument %q", pos[0])
 	}
-	nodes, code := discoverNodes(ctx, e, cf, "discover")
-	if nodes == nil {
+	d, code := discoverFleet(ctx, e, cf, "discover")
+	if d == nil {
 		return code
 	}
-	return viewErr(e, "discover", views.NewDiscover(viewType(cf.json), e.view()).Nodes(nodes))
+	if err := views.NewDiscover(viewType(cf.json), e.view()).Nodes(d.Nodes); err != nil {
+		return viewErr(e, "discover", err)
+	}
+	e.view().Vanished(fleetops.VanishedOf(d.Missing))
+	return exitOK
 }
 
 // discoverNodes connects and discovers; nil nodes means failure with code.
 func discoverNodes(ctx context.Context, e *env, cf *clientFlags, cmd string) ([]fleet.NodeInfo, int) {
+	d, code := discoverFleet(ctx, e, cf, cmd)
+	if d == nil {
+		return nil, code
+	}
+	return d.Nodes, code
+}
+
+// discoverFleet connects and discovers; nil means failure with code. With
+// no node found, the nodes that went missing are named.
+func discoverFleet(ctx context.Context, e *env, cf *clientFlags, cmd string) (*rpc.Discovery, int) {
 	f, err := cf.filter()
 	if err != nil {
 		return nil, usageErr(e, cmd, "%v", err)
@@ -174,16 +192,17 @@ func discoverNodes(ctx context.Context, e *env, cf *clientFlags, cmd string) ([]
 		return nil, exitFailed
 	}
 	defer closeFn()
-	nodes, err := cf.discover(ctx, cl, f)
+	d, err := cf.discoverFleet(ctx, cl, f)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
 		return nil, exitFailed
 	}
-	if len(nodes) == 0 {
+	if len(d.Nodes) == 0 {
+		e.view().Vanished(fleetops.VanishedOf(d.Missing))
 		fmt.Fprintf(e.stderr, "orch %s: no nodes matched (%s)\n", cmd, f.String())
 		return nil, exitFailed
 	}
-	return nodes, exitOK
+	return d, exitOK
 }
 
 // runFacts is `orch facts FACT`: how often each value occurs.

@@ -130,13 +130,31 @@ type NodeReply struct {
 // Summary is the result of calling an action on the discovered nodes (orch
 // ping and orch rpc; its JSON is their -json output).
 type Summary struct {
-	Agent      string        `json:"agent"`
-	Action     string        `json:"action"`
-	Discovered int           `json:"discovered"`
-	Replies    []NodeReply   `json:"replies"` // sorted by identity
-	Missing    []string      `json:"missing"` // did not answer, sorted
-	Failed     []string      `json:"failed"`  // answered with an error, sorted
-	Elapsed    time.Duration `json:"elapsed_ns"`
+	Agent      string      `json:"agent"`
+	Action     string      `json:"action"`
+	Discovered int         `json:"discovered"`
+	Replies    []NodeReply `json:"replies"` // sorted by identity
+	Missing    []string    `json:"missing"` // did not answer, sorted
+	Failed     []string    `json:"failed"`  // answered with an error, sorted
+	// Vanished are nodes the filter selects that left the registry
+	// without stopping gracefully (registry tombstones), sorted.
+	Vanished []Vanished    `json:"vanished,omitempty"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+}
+
+// Vanished is a node missing from the registry since its last heartbeat.
+type Vanished struct {
+	Identity     string    `json:"identity"`
+	MissingSince time.Time `json:"missing_since"` // its last heartbeat
+}
+
+// VanishedOf lists the missing nodes of a discovery.
+func VanishedOf(missing []fleet.MissingNode) []Vanished {
+	var out []Vanished
+	for _, m := range missing {
+		out = append(out, Vanished{Identity: m.Identity, MissingSince: m.LastSeen})
+	}
+	return out
 }
 
 // Summarize sums up a call's result; rtt may be nil.
@@ -163,8 +181,9 @@ func Summarize(agent, action string, discovered int, res *call.Result, rtt *RTT,
 	return s
 }
 
-// OK reports whether every discovered node answered with success.
-func (s *Summary) OK() bool { return len(s.Missing) == 0 && len(s.Failed) == 0 }
+// OK reports whether every discovered node answered with success and none
+// vanished.
+func (s *Summary) OK() bool { return len(s.Missing) == 0 && len(s.Failed) == 0 && len(s.Vanished) == 0 }
 
 // CountFacts groups the nodes by the value of a fact: value -> identities,
 // "(unset)" for nodes without the fact.

@@ -116,6 +116,14 @@ func writeCallSummary(w io.Writer, s *fleetops.Summary) {
 	if len(s.Missing) > 0 {
 		fmt.Fprintf(w, "no answer: %s\n", strings.Join(s.Missing, ", "))
 	}
+	writeVanished(w, s.Vanished)
+}
+
+// writeVanished prints a line per node missing from the registry.
+func writeVanished(w io.Writer, vs []fleetops.Vanished) {
+	for _, v := range vs {
+		fmt.Fprintf(w, "missing: %s (missing since %s: left the registry without stopping)\n", v.Identity, v.MissingSince.Local().Format(time.RFC3339))
+	}
 }
 
 // ms is d in milliseconds, to the microsecond.

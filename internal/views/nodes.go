@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/orch-fleet/orch/fleet"
+	"github.com/orch-fleet/orch/internal/fleetops"
 )
 
 // Discover is the view of orch discover: the nodes a filter selects.
@@ -34,6 +35,10 @@ func (h discoverHuman) Nodes(nodes []fleet.NodeInfo) error {
 	fmt.Fprintf(h.v.stderr, "\n%d node(s)\n", len(nodes))
 	return nil
 }
+
+// Vanished prints, on stderr, a line per node that the filter selects but
+// that left the registry without stopping gracefully.
+func (v *View) Vanished(vs []fleetops.Vanished) { writeVanished(v.stderr, vs) }
 
 // Facts is the view of orch facts: how many nodes have each value of a
 // fact.

@@ -107,6 +107,8 @@ func (h *runHuman) describe(ev engine.Event) string {
 		return h.describeEnd(ev)
 	case engine.EventBroker:
 		return ev.Message
+	case engine.EventRunStop:
+		return "STOPPING: " + ev.Message
 	case engine.EventRunEnd:
 		tag := "OK"
 		if ev.Outcome != engine.OutcomeOK {

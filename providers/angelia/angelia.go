@@ -357,13 +357,11 @@ func (h *Handler) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if h.env.Conn == nil || h.env.Conn() == nil {
 		return nil, nil
 	}
-	js, err := jetstream.New(h.env.Conn())
+	// File storage with replicas following the cluster: a delivery log
+	// lost with a broker would let a retried notification go out twice.
+	kv, err := rpc.EnsureBucket(ctx, h.env.Conn(), jetstream.KeyValueConfig{Bucket: h.env.Collective + "_angelia", Description: "angelia deliveries by request id", History: 1, TTL: h.ttl})
 	if err != nil {
-		return nil, err
-	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: h.env.Collective + "_angelia", Description: "angelia deliveries by request id", History: 1, TTL: h.ttl})
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("opening the delivery log: %w", err)
 	}
 	h.kv = kv
 	return kv, nil
