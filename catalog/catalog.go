@@ -18,15 +18,75 @@ type Catalog struct {
 	// Resources are the resource instances in a deterministic topological
 	// order (dependencies first, ties broken by address).
 	Resources []*Resource `json:"resources"`
+	// Rollouts are the groups of instances applied batch by batch, keyed by
+	// address ("module.upgrade"); their members are in Resources too.
+	Rollouts map[string]*Rollout `json:"rollouts,omitempty"`
 }
+
+// Rollout applies a group of resource instances (a module instance's) to a
+// node set batch by batch: every member completes for batch k before batch
+// k+1 starts. The members read the current batch from Resolved[BatchKey];
+// nodes that fail leave the rollout, which goes on while the failure budget
+// holds.
+type Rollout struct {
+	Addr string `json:"addr"`
+	// NodeSet is the address of the node set rolled (a NodeSets key or a
+	// result key).
+	NodeSet string `json:"node_set"`
+	// BatchKey is the Resolved key holding the current batch.
+	BatchKey string `json:"batch_key"`
+	// Batches are the batch sizes in order; the last one repeats until
+	// every node had its turn.
+	Batches []Size `json:"batches"`
+	// Pause is the wait between two batches.
+	Pause time.Duration `json:"pause,omitempty"`
+	// Confirm waits for a person before the second batch (after the
+	// canary).
+	Confirm bool `json:"confirm,omitempty"`
+	// MaxFailed is the failure budget: how many nodes may fail (and leave
+	// the rollout) before no new batch starts. Zero: none.
+	MaxFailed Size `json:"max_failed"`
+	// Members are the addresses of the instances rolled, in catalog order.
+	Members []string `json:"members"`
+	Pos     string   `json:"pos"`
+}
+
+// Size is a number of nodes, absolute or as a percentage of a node set.
+type Size struct {
+	Count   int     `json:"count,omitempty"`
+	Percent float64 `json:"percent,omitempty"` // 0 < Percent <= 100 when set
+}
+
+// Of returns the size for a node set of n nodes: a percentage rounds up
+// (at least one node when n > 0).
+func (s Size) Of(n int) int {
+	if s.Percent <= 0 {
+		return s.Count
+	}
+	k := int(float64(n)*s.Percent/100 + 0.999999)
+	if k < 1 && n > 0 {
+		k = 1
+	}
+	return min(k, n)
+}
+
+// When says when a resource instance runs, relative to its dependencies.
+const (
+	WhenSuccess = ""        // every dependency succeeded (the default)
+	WhenFailure = "failure" // after its dependencies finished, when one of them failed (a failure hook)
+	WhenAlways  = "always"  // after its dependencies finished, whatever happened, even after an interrupt (clean-up)
+)
 
 // NodeSet is a set of nodes chosen by discovery at apply time.
 type NodeSet struct {
 	Addr   string       `json:"addr"`
 	Filter fleet.Filter `json:"filter"`
 	Min    int          `json:"min,omitempty"` // fewer nodes than this fails the node set
-	Max    int          `json:"max,omitempty"` // more nodes than this fails the node set; 0 = no limit
-	Pos    string       `json:"pos"`           // file:line:col of the block
+	// AllowEmpty: the playbook said min = 0, so discovering no node is
+	// fine; otherwise an empty node set fails the run (no silent no-op).
+	AllowEmpty bool   `json:"allow_empty,omitempty"`
+	Max        int    `json:"max,omitempty"` // more nodes than this fails the node set; 0 = no limit
+	Pos        string `json:"pos"`           // file:line:col of the block
 }
 
 // Resolved maps node set addresses to the identities discovery found, and
@@ -78,6 +138,11 @@ type Resource struct {
 	// NoOp runs the resource in no-op mode: providers report what they
 	// would change (its changed_nodes), changing nothing.
 	NoOp bool `json:"noop,omitempty"`
+	// When is WhenSuccess, WhenFailure or WhenAlways.
+	When string `json:"when,omitempty"`
+	// Rollout is the address of the rollout the instance belongs to; "" =
+	// none.
+	Rollout string `json:"rollout,omitempty"`
 
 	// Static holds the arguments known at compile time (all of them when
 	// NodeSets is empty); values that depend on discovery are absent. For

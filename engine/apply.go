@@ -21,11 +21,13 @@ type prepared struct {
 	args    map[string]any
 	req     resources.Request
 	targets []string
+	batch   int // the rollout batch, 0 outside rollouts
 }
 
-// apply runs one resource instance to completion.
-func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport {
-	rr := &ResourceReport{Addr: r.Addr, Type: r.Type, FailOK: r.FailOK, NoOp: r.NoOp, AnyOne: r.AnyOne, Started: w.o.Clock()}
+// apply runs one resource instance to completion (for batch, 1-based, of
+// its rollout; 0 outside rollouts).
+func (w *walker) apply(ctx context.Context, r *catalog.Resource, batch int) *ResourceReport {
+	rr := &ResourceReport{Addr: r.Addr, Type: r.Type, FailOK: r.FailOK, NoOp: r.NoOp, AnyOne: r.AnyOne, Started: w.o.Clock(), Batch: batch, Rollout: r.Rollout}
 	p, err := w.prepare(ctx, r)
 	if p != nil {
 		rr.Agent, rr.Action = p.req.Agent, p.req.Action
@@ -34,8 +36,8 @@ func (w *walker) apply(ctx context.Context, r *catalog.Resource) *ResourceReport
 		w.noteBrokerLost(err)
 		return w.end(rr, OutcomeFailed, err.Error())
 	}
-	rr.Targets = p.targets
-	w.emit(Event{Type: EventResourceStart, Resource: r.Addr, Agent: p.req.Agent, Action: p.req.Action, Nodes: p.targets, AnyOne: r.AnyOne, BatchSize: r.BatchSize, NoOp: r.NoOp})
+	rr.Targets, p.batch = p.targets, batch
+	w.emit(Event{Type: EventResourceStart, Resource: r.Addr, Agent: p.req.Agent, Action: p.req.Action, Nodes: p.targets, AnyOne: r.AnyOne, BatchSize: r.BatchSize, NoOp: r.NoOp, Batch: batch})
 	if len(p.targets) == 0 {
 		return w.end(rr, OutcomeOK, "no target nodes")
 	}
@@ -50,7 +52,7 @@ func (w *walker) end(rr *ResourceReport, o Outcome, reason string) *ResourceRepo
 	rr.Outcome, rr.Reason = o, reason
 	rr.Elapsed = w.o.Clock().Sub(rr.Started)
 	w.emit(Event{Type: EventResourceEnd, Resource: rr.Addr, Outcome: rr.Outcome, Message: rr.Reason, Elapsed: rr.Elapsed, FailOK: rr.FailOK, NoOp: rr.NoOp,
-		Changed: rr.Changed, Unchanged: rr.Unchanged, Failed: rr.Failed, NoAnswer: rr.NoAnswer, Attempt: rr.Attempts})
+		Changed: rr.Changed, Unchanged: rr.Unchanged, Failed: rr.Failed, NoAnswer: rr.NoAnswer, Attempt: rr.Attempts, Batch: rr.Batch})
 	return rr
 }
 
@@ -105,11 +107,11 @@ func (w *walker) spec(p *prepared) call.Spec {
 		BatchSize: r.BatchSize, BatchSleep: r.BatchSleep, AnyOne: r.AnyOne, Retry: r.Retry, NoOp: w.o.NoOp || r.NoOp,
 		Judge: func(rep *fleet.Reply) error { return judge(p, rep) }, Stop: w.o.Stop,
 		OnResult: func(nr *call.NodeResult) {
-			w.emit(Event{Type: EventNodeResult, Resource: r.Addr, Node: nr.Identity, Status: nr.Status, OK: nr.OK,
+			w.emit(Event{Type: EventNodeResult, Resource: r.Addr, Node: nr.Identity, Status: nr.Status, OK: nr.OK, Batch: p.batch,
 				Changed: boolInt(nr.Reply != nil && nr.Reply.Changed), Message: nr.Err, Attempt: nr.Attempt, Elapsed: replyElapsed(nr)})
 		},
 		OnRetry: func(attempt int, failing []string, wait time.Duration) {
-			w.emit(Event{Type: EventResourceRetry, Resource: r.Addr, Attempt: attempt, Nodes: failing,
+			w.emit(Event{Type: EventResourceRetry, Resource: r.Addr, Attempt: attempt, Nodes: failing, Batch: p.batch,
 				Message: fmt.Sprintf("%d node(s) still failing; retrying in %s", len(failing), wait.Round(time.Millisecond))})
 		}}
 	if w.o.NoOp {

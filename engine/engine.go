@@ -56,6 +56,13 @@ type Options struct {
 	// nothing is retried, while calls in flight finish (or time out) and
 	// are reported. Cancelling ctx instead aborts the calls in flight.
 	Stop <-chan struct{}
+	// Confirm, when set, asks a person whether a rollout may go on after
+	// its first batch (the canary) when the rollout says confirm = true
+	// (or before every batch after the first with ConfirmEach); false stops
+	// the rollout. Nil: nobody can confirm, so such a rollout stops after
+	// its canary.
+	Confirm     func(ctx context.Context, question string) bool
+	ConfirmEach bool
 	// Locker, when set, takes the run lock the catalog names (or LockName)
 	// for the run; a plan takes none. Nil: no lock is taken.
 	Locker Locker
@@ -89,6 +96,9 @@ const (
 	OutcomeOK      Outcome = "ok"
 	OutcomeFailed  Outcome = "failed"
 	OutcomeSkipped Outcome = "skipped"
+	// OutcomeNotNeeded: a failure hook (when = "failure") whose
+	// dependencies all succeeded; neither a failure nor a skip.
+	OutcomeNotNeeded Outcome = "not_needed"
 )
 
 // NodeResult is one node's result for a resource instance.
@@ -131,6 +141,11 @@ type ResourceReport struct {
 	NoAnswer   int           `json:"no_answer"`
 	Started    time.Time     `json:"started"`
 	Elapsed    time.Duration `json:"elapsed_ns"`
+	// Batch is the rollout batch this report is of (1-based) while a
+	// member runs; a member's final report sums its batches and has 0.
+	Batch int `json:"batch,omitempty"`
+	// Rollout is the address of the rollout a member belongs to.
+	Rollout string `json:"rollout,omitempty"`
 }
 
 // Report is the result of a run.
@@ -265,12 +280,23 @@ func stopOnLoss(stop <-chan struct{}, lost <-chan error, done <-chan struct{}, o
 // finish totals the report once every resource is done.
 func (w *walker) finish(ctx context.Context) *Report {
 	rep := w.report
+	listed := map[string]bool{}
 	for _, r := range w.cat.Resources {
+		// A rollout is listed just before its first member.
+		if ro := r.Rollout; ro != "" && !listed[ro] && rep.byAddr[ro] != nil {
+			listed[ro] = true
+			rep.Resources = append(rep.Resources, rep.byAddr[ro])
+		}
 		rep.Resources = append(rep.Resources, rep.byAddr[r.Addr])
 	}
 	rep.Elapsed = w.o.Clock().Sub(rep.Started)
 	rep.Outcome = OutcomeOK
 	for _, rr := range rep.Resources {
+		if rr.Type == rolloutType {
+			// Its node counts sum its members'; only its outcome counts.
+			rep.countOutcome(rr)
+			continue
+		}
 		if !rr.NoOp || w.o.NoOp {
 			rep.Changed += rr.Changed
 		} else {
@@ -281,13 +307,7 @@ func (w *walker) finish(ctx context.Context) *Report {
 		rep.Unchanged += rr.Unchanged
 		rep.Failed += rr.Failed
 		rep.NoAnswer += rr.NoAnswer
-		switch {
-		case rr.Outcome == OutcomeSkipped:
-			rep.Skipped++
-			rep.Outcome = OutcomeFailed
-		case rr.Outcome == OutcomeFailed && !rr.FailOK:
-			rep.Outcome = OutcomeFailed
-		}
+		rep.countOutcome(rr)
 	}
 	rep.NoOp = w.o.NoOp
 	rep.Cancelled = w.stopped(ctx)
@@ -299,6 +319,20 @@ func (w *walker) finish(ctx context.Context) *Report {
 		rep.Outcome = OutcomeFailed
 	}
 	return rep
+}
+
+// rolloutType is the Type of a rollout's report.
+const rolloutType = "rollout"
+
+// countOutcome folds a resource's outcome into the run's.
+func (r *Report) countOutcome(rr *ResourceReport) {
+	switch {
+	case rr.Outcome == OutcomeSkipped:
+		r.Skipped++
+		r.Outcome = OutcomeFailed
+	case rr.Outcome == OutcomeFailed && !rr.FailOK:
+		r.Outcome = OutcomeFailed
+	}
 }
 
 func (r *Report) summary() string {

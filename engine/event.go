@@ -17,6 +17,7 @@ const (
 	EventResourceStart EventType = "resource_start" // Resource, Agent, Action, Nodes (targets), AnyOne, BatchSize
 	EventNodeResult    EventType = "node_result"    // Resource, Node, Status ("" = no answer), OK, Changed, Message, Attempt, Elapsed
 	EventResourceRetry EventType = "resource_retry" // Resource, Attempt (the next), Nodes (still failing), Message
+	EventBatch         EventType = "batch"          // Resource (the rollout), Batch (1-based), Nodes (the batch), Message
 	EventResourceEnd   EventType = "resource_end"   // Resource, Outcome, Message (reason), counts, Elapsed, FailOK
 	// EventBroker can come at any time: the connection to the broker
 	// dropped, came back, or was given up (the run then fails).
@@ -36,23 +37,25 @@ type Event struct {
 	Broker   string    `json:"broker,omitempty"`
 	// Connection is what happened to the connection to Broker
 	// (fleet.BrokerEventKind).
-	Connection string        `json:"connection,omitempty"`
-	Node       string        `json:"node,omitempty"`
-	Nodes      []string      `json:"nodes,omitempty"`
-	Status     fleet.Status  `json:"status,omitempty"`
-	OK         bool          `json:"ok,omitempty"`
-	Outcome    Outcome       `json:"outcome,omitempty"`
-	Message    string        `json:"message,omitempty"`
-	Attempt    int           `json:"attempt,omitempty"`
-	AnyOne     bool          `json:"any_one,omitempty"`
-	BatchSize  int           `json:"batch_size,omitempty"`
-	FailOK     bool          `json:"fail_ok,omitempty"`
-	NoOp       bool          `json:"noop,omitempty"`
-	Resources  int           `json:"resources,omitempty"`
-	Changed    int           `json:"changed,omitempty"`
-	Unchanged  int           `json:"unchanged,omitempty"`
-	Failed     int           `json:"failed,omitempty"`
-	NoAnswer   int           `json:"no_answer,omitempty"`
-	Summary    string        `json:"summary,omitempty"`
-	Elapsed    time.Duration `json:"elapsed_ns,omitempty"`
+	Connection string       `json:"connection,omitempty"`
+	Node       string       `json:"node,omitempty"`
+	Nodes      []string     `json:"nodes,omitempty"`
+	Status     fleet.Status `json:"status,omitempty"`
+	OK         bool         `json:"ok,omitempty"`
+	Outcome    Outcome      `json:"outcome,omitempty"`
+	Message    string       `json:"message,omitempty"`
+	Attempt    int          `json:"attempt,omitempty"`
+	// Batch is the rollout batch (1-based) a member's event belongs to.
+	Batch     int           `json:"batch,omitempty"`
+	AnyOne    bool          `json:"any_one,omitempty"`
+	BatchSize int           `json:"batch_size,omitempty"`
+	FailOK    bool          `json:"fail_ok,omitempty"`
+	NoOp      bool          `json:"noop,omitempty"`
+	Resources int           `json:"resources,omitempty"`
+	Changed   int           `json:"changed,omitempty"`
+	Unchanged int           `json:"unchanged,omitempty"`
+	Failed    int           `json:"failed,omitempty"`
+	NoAnswer  int           `json:"no_answer,omitempty"`
+	Summary   string        `json:"summary,omitempty"`
+	Elapsed   time.Duration `json:"elapsed_ns,omitempty"`
 }

@@ -58,73 +58,179 @@ func newWalker(cat *catalog.Catalog, reg resources.Registry, fleet Fleet, o Opti
 	return w
 }
 
+// step is a vertex of the run's graph: one resource instance, or a rollout
+// standing for its members (walked batch by batch inside it).
+type step struct {
+	r  *catalog.Resource // nil for a rollout
+	ro *catalog.Rollout
+	// members is the rollout's own graph of its instances.
+	members *dag.Graph[*step]
+}
+
+func (s *step) addr() string {
+	if s.ro != nil {
+		return s.ro.Addr
+	}
+	return s.r.Addr
+}
+
+// tolerant reports whether s runs whatever its dependencies' outcomes (a
+// hook: when = "failure" or "always").
+func (s *step) tolerant() bool { return s.r != nil && s.r.When != catalog.WhenSuccess }
+
 // graph makes the dependency graph of the catalog's instances, in catalog
-// order so that ready instances start in that order.
-func graph(cat *catalog.Catalog) (*dag.Graph[*catalog.Resource], error) {
-	g := dag.New[*catalog.Resource]()
-	byAddr := make(map[string]*catalog.Resource, len(cat.Resources))
+// order so that ready instances start in that order. A rollout's members
+// become one vertex; their dependencies outside the rollout become the
+// rollout's.
+func graph(cat *catalog.Catalog) (*dag.Graph[*step], error) {
+	g := dag.New[*step]()
+	of := make(map[string]*step, len(cat.Resources))
+	inner := map[string]*step{}
+	rollouts := map[string]*step{}
 	for _, r := range cat.Resources {
-		g.Add(r)
-		byAddr[r.Addr] = r
+		if r.Rollout == "" {
+			of[r.Addr] = &step{r: r}
+			g.Add(of[r.Addr])
+			continue
+		}
+		ro, ok := cat.Rollouts[r.Rollout]
+		if !ok {
+			return nil, fmt.Errorf("%s belongs to rollout %s, which is not in the catalog", r.Addr, r.Rollout)
+		}
+		if rollouts[ro.Addr] == nil {
+			rollouts[ro.Addr] = &step{ro: ro, members: dag.New[*step]()}
+			g.Add(rollouts[ro.Addr])
+		}
+		of[r.Addr], inner[r.Addr] = rollouts[ro.Addr], &step{r: r}
+		rollouts[ro.Addr].members.Add(inner[r.Addr])
 	}
 	for _, r := range cat.Resources {
-		for _, d := range r.DependsOn {
-			dep, ok := byAddr[d]
-			if !ok {
-				return nil, fmt.Errorf("%s depends on %s, which is not in the catalog", r.Addr, d)
-			}
-			if err := g.DependOn(r, dep); err != nil {
-				return nil, err
-			}
+		if err := connect(g, of, inner, r); err != nil {
+			return nil, err
 		}
 	}
 	return g, nil
 }
 
-func (w *walker) walk(ctx context.Context, g *dag.Graph[*catalog.Resource]) error {
-	dw := dag.Walker[*catalog.Resource]{
-		Parallelism: w.o.Parallelism,
-		Visit:       func(ctx context.Context, r *catalog.Resource) dag.Outcome { return w.visit(ctx, r) },
-		Gate:        func(*catalog.Resource) string { return w.gate(ctx) },
-		Skipped:     w.skipped,
+// connect adds r's dependencies: inside its rollout's own graph when both
+// ends are members of it, else between the outer vertices (once).
+func connect(g *dag.Graph[*step], of, inner map[string]*step, r *catalog.Resource) error {
+	seen := map[*step]bool{}
+	for _, d := range r.DependsOn {
+		dep, ok := of[d]
+		if !ok {
+			return fmt.Errorf("%s depends on %s, which is not in the catalog", r.Addr, d)
+		}
+		if from := of[r.Addr]; from == dep {
+			if err := from.members.DependOn(inner[r.Addr], inner[d]); err != nil {
+				return err
+			}
+		} else if !seen[dep] {
+			seen[dep] = true
+			if err := g.DependOn(from, dep); err != nil {
+				return err
+			}
+		}
 	}
-	return dw.Walk(ctx, g)
+	return nil
 }
 
-// visit applies r and says whether its dependents may run: after a
-// success, after a fail_ok failure, and in a plan always (a plan shows
-// every step, also those after one that would fail now).
-func (w *walker) visit(ctx context.Context, r *catalog.Resource) dag.Outcome {
-	rr := w.applySafely(ctx, r)
+func (w *walker) walk(ctx context.Context, g *dag.Graph[*step]) error {
+	return w.walker(ctx, func(ctx context.Context, s *step) dag.Outcome {
+		if s.ro != nil {
+			return w.roll(ctx, s)
+		}
+		return w.visit(ctx, s.r, 0)
+	}).Walk(ctx, g)
+}
+
+// walker is the DAG walker with the engine's policy: visit runs a step,
+// the gate refuses new work after a stop, skips are reported, hooks are
+// tolerant of failures upstream.
+func (w *walker) walker(ctx context.Context, visit func(context.Context, *step) dag.Outcome) *dag.Walker[*step] {
+	return &dag.Walker[*step]{
+		Parallelism: w.o.Parallelism,
+		Visit:       visit,
+		Gate:        func(s *step) string { return w.gate(ctx, s) },
+		Skipped:     w.skipped,
+		Tolerant:    (*step).tolerant,
+	}
+}
+
+// visit applies r (in batch, for a rollout member) and says whether its
+// dependents may run: after a success, after a fail_ok failure, and in a
+// plan always (a plan shows every step, also those after one that would
+// fail now).
+func (w *walker) visit(ctx context.Context, r *catalog.Resource, batch int) dag.Outcome {
+	var rr *ResourceReport
+	if r.When == catalog.WhenFailure && !w.anyFailed(r.DependsOn) {
+		rr = &ResourceReport{Addr: r.Addr, Type: r.Type, Started: w.o.Clock(), Batch: batch, Rollout: r.Rollout}
+		rr = w.end(rr, OutcomeNotNeeded, "not needed: nothing it follows failed")
+	} else {
+		rr = w.applySafely(ctx, r, batch)
+	}
 	w.recordResults(rr)
 	w.mu.Lock()
 	w.report.byAddr[r.Addr] = rr
 	w.mu.Unlock()
-	if rr.Outcome == OutcomeOK || rr.FailOK || w.o.NoOp {
+	if rr.Outcome != OutcomeFailed || rr.FailOK || w.o.NoOp {
 		return dag.Succeeded
 	}
 	w.failed.Store(true)
 	return dag.Failed
 }
 
+// anyFailed reports whether any of addrs failed or was skipped (a rollout
+// with nodes that failed counts as failed).
+func (w *walker) anyFailed(addrs []string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range addrs {
+		if rr := w.report.byAddr[a]; rr != nil && (rr.Outcome == OutcomeFailed || rr.Outcome == OutcomeSkipped) {
+			return true
+		}
+		if ro := w.rolloutOf(a); ro != "" {
+			if rr := w.report.byAddr[ro]; rr != nil && rr.Outcome == OutcomeFailed {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// rolloutOf is the rollout the instance addr belongs to, "" if none.
+func (w *walker) rolloutOf(addr string) string {
+	for _, r := range w.cat.Resources {
+		if r.Addr == addr {
+			return r.Rollout
+		}
+	}
+	return ""
+}
+
 // applySafely applies r; a panic (a bug in orch or in a resource type)
 // fails r as an internal error instead of killing the run, and marks the
 // report so that the CLI exits 3.
-func (w *walker) applySafely(ctx context.Context, r *catalog.Resource) (rr *ResourceReport) {
+func (w *walker) applySafely(ctx context.Context, r *catalog.Resource, batch int) (rr *ResourceReport) {
 	defer func() {
 		if p := recover(); p != nil {
 			w.mu.Lock()
 			w.report.InternalError = true
 			w.mu.Unlock()
-			rr = &ResourceReport{Addr: r.Addr, Type: r.Type, FailOK: r.FailOK, Started: w.o.Clock()}
+			rr = &ResourceReport{Addr: r.Addr, Type: r.Type, FailOK: r.FailOK, Started: w.o.Clock(), Batch: batch, Rollout: r.Rollout}
 			rr = w.end(rr, OutcomeFailed, fmt.Sprintf("internal error (a bug in orch; please report it): %v\n%s", p, debug.Stack()))
 		}
 	}()
-	return w.apply(ctx, r)
+	return w.apply(ctx, r, batch)
 }
 
-// gate says why a ready resource must not start, if it must not.
-func (w *walker) gate(ctx context.Context) string {
+// gate says why a ready step must not start, if it must not. Clean-up
+// (when = "always") runs after a graceful stop too; nothing runs once ctx
+// is cancelled (a second signal aborts).
+func (w *walker) gate(ctx context.Context, s *step) string {
+	if s.r != nil && s.r.When == catalog.WhenAlways && ctx.Err() == nil {
+		return ""
+	}
 	switch {
 	case w.stopped(ctx) && w.stopReason() != "":
 		return "skipped: " + w.stopReason()
@@ -138,31 +244,47 @@ func (w *walker) gate(ctx context.Context) string {
 	return ""
 }
 
-func (w *walker) skipped(r *catalog.Resource, why dag.Skip[*catalog.Resource]) {
+func (w *walker) skipped(s *step, why dag.Skip[*step]) {
+	reason := w.skipReason(why)
+	if s.ro != nil {
+		w.skipRollout(s, reason)
+		return
+	}
+	w.skipResource(s.r, reason, 0)
+}
+
+// skipReason says why a step is skipped: the gate's reason, or the
+// dependency that stopped it (and the failure at the root of the chain).
+func (w *walker) skipReason(why dag.Skip[*step]) string {
 	reason := why.Reason
 	switch {
 	case reason != "":
-	case why.CauseSkipped && w.failedRoot(why.Root):
+	case why.CauseSkipped && w.failedRoot(why.Root.addr()):
 		// Name the root cause too: the operator fixes that one.
-		reason = fmt.Sprintf("skipped: %s was skipped (%s failed)", why.Cause.Addr, why.Root.Addr)
+		reason = fmt.Sprintf("skipped: %s was skipped (%s failed)", why.Cause.addr(), why.Root.addr())
 	case why.CauseSkipped:
-		reason = fmt.Sprintf("skipped: %s was skipped", why.Cause.Addr)
+		reason = fmt.Sprintf("skipped: %s was skipped", why.Cause.addr())
 	default:
-		reason = fmt.Sprintf("skipped: %s failed", why.Cause.Addr)
+		reason = fmt.Sprintf("skipped: %s failed", why.Cause.addr())
 	}
-	rr := &ResourceReport{Addr: r.Addr, Type: r.Type, Outcome: OutcomeSkipped, Reason: reason, FailOK: r.FailOK, Started: w.o.Clock()}
+	return reason
+}
+
+// skipResource reports r skipped for reason (in batch, for a member).
+func (w *walker) skipResource(r *catalog.Resource, reason string, batch int) {
+	rr := &ResourceReport{Addr: r.Addr, Type: r.Type, Outcome: OutcomeSkipped, Reason: reason, FailOK: r.FailOK, Started: w.o.Clock(), Batch: batch, Rollout: r.Rollout}
 	w.mu.Lock()
 	w.report.byAddr[r.Addr] = rr
 	w.mu.Unlock()
-	w.emit(Event{Type: EventResourceEnd, Resource: r.Addr, Outcome: OutcomeSkipped, Message: reason})
+	w.emit(Event{Type: EventResourceEnd, Resource: r.Addr, Outcome: OutcomeSkipped, Message: reason, Batch: batch})
 }
 
-// failedRoot reports whether r ran and failed (rather than being skipped
-// by a stop or fail-fast).
-func (w *walker) failedRoot(r *catalog.Resource) bool {
+// failedRoot reports whether addr ran and failed (rather than being
+// skipped by a stop or fail-fast).
+func (w *walker) failedRoot(addr string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	rr := w.report.byAddr[r.Addr]
+	rr := w.report.byAddr[addr]
 	return rr != nil && rr.Outcome == OutcomeFailed
 }
 
