@@ -405,3 +405,28 @@ func TestPanicFailsResourceAsInternalError(t *testing.T) {
 		t.Errorf("internal error %v, reason %q", rep.InternalError, rep.Resources[0].Reason)
 	}
 }
+
+// A node set that discovers nothing fails (no silent no-op) unless the
+// playbook allowed it (min = 0).
+func TestEmptyNodeSet(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		f := &fakeFleet{nodes: []string{"a1"}}
+		cat := &catalog.Catalog{NodeSets: map[string]*catalog.NodeSet{
+			"nodes.b": {Addr: "nodes.b", Filter: fleet.Filter{Facts: []fleet.FactFilter{{Fact: "cluster", Op: "==", Value: "b"}}}, AllowEmpty: allow}}}
+		r := res("x", nil)
+		r.NodeSets = []string{"nodes.b"}
+		r.Late.(*late).targets = func(res catalog.Resolved) ([]string, error) { return res["nodes.b"], nil }
+		cat.Resources = []*catalog.Resource{r}
+		rep, err := engine.Run(context.Background(), cat, reg(), f, engine.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := rep.Resources[0]
+		switch {
+		case !allow && (got.Outcome != engine.OutcomeFailed || !strings.Contains(got.Reason, "found no node") || !strings.Contains(got.Reason, "min = 0")):
+			t.Errorf("empty node set: %s %q, want a failure saying min = 0", got.Outcome, got.Reason)
+		case allow && got.Outcome != engine.OutcomeOK:
+			t.Errorf("allowed empty node set: %s %q", got.Outcome, got.Reason)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/orch-fleet/orch/catalog"
+	"github.com/orch-fleet/orch/fleet"
 )
 
 // resolve discovers the node sets r needs, once per run each, and checks
@@ -70,6 +71,10 @@ func (w *walker) discover(ctx context.Context, addr string) ([]string, error) {
 		ids = []string{}
 	}
 	w.emit(Event{Type: EventNodeSet, NodeSet: addr, Nodes: ids, Message: ns.Filter.String()})
+	if len(ids) == 0 && !ns.AllowEmpty {
+		// No silent no-op: a typo in a fact must not pass for "nothing to do".
+		return nil, fmt.Errorf("node set %s (%s) found no node%s; if that can be right, say min = 0", addr, ns.Filter.String(), w.suggest(ctx, ns.Filter))
+	}
 	if len(ids) < ns.Min {
 		return nil, fmt.Errorf("node set %s (%s) found %d node(s), fewer than min = %d", addr, ns.Filter.String(), len(ids), ns.Min)
 	}
@@ -77,4 +82,22 @@ func (w *walker) discover(ctx context.Context, addr string) ([]string, error) {
 		return nil, fmt.Errorf("node set %s (%s) found %d node(s), more than max = %d", addr, ns.Filter.String(), len(ids), ns.Max)
 	}
 	return ids, nil
+}
+
+// Suggester is what a Fleet can optionally do: say what the fleet has that
+// is closest to a filter that matched nothing ("did you mean
+// cluster=bravo?"); "" when it has nothing to say.
+type Suggester interface {
+	Suggest(ctx context.Context, f fleet.Filter) string
+}
+
+func (w *walker) suggest(ctx context.Context, f fleet.Filter) string {
+	s, ok := w.fleet.(Suggester)
+	if !ok {
+		return ""
+	}
+	if hint := s.Suggest(ctx, f); hint != "" {
+		return ": " + hint
+	}
+	return ""
 }

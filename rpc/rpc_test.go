@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -463,5 +464,31 @@ func TestKVKey(t *testing.T) {
 		if got := rpc.KVKey(tc.in); got != tc.want {
 			t.Errorf("KVKey(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// A filter that selects nothing gets the closest fact, value, class or
+// agent the fleet reports.
+func TestSuggest(t *testing.T) {
+	s, _ := startTestFleet(t)
+	c, _ := newClient(t, s)
+	fl := rpc.NewFleet(c, rpc.DiscoverOptions{})
+	tests := map[string]struct {
+		f    fleet.Filter
+		want string
+	}{
+		"value typo":  {fleet.Filter{Facts: []fleet.FactFilter{{Fact: "cluster", Op: "==", Value: "brvo"}}}, "did you mean cluster=bravo?"},
+		"name typo":   {fleet.Filter{Facts: []fleet.FactFilter{{Fact: "clustr", Op: "==", Value: "bravo"}}}, `no node has a fact "clustr": did you mean cluster?`},
+		"far value":   {fleet.Filter{Facts: []fleet.FactFilter{{Fact: "cluster", Op: "==", Value: "zzzzzzzzzz"}}}, "the values seen are: alfa, bravo, edge"},
+		"class typo":  {fleet.Filter{Classes: []string{"wbe"}}, `did you mean "web"?`},
+		"agent typo":  {fleet.Filter{Agents: []string{"ehco"}}, `did you mean "echo"?`},
+		"no mismatch": {fleet.Filter{Facts: []fleet.FactFilter{{Fact: "cpus", Op: ">", Value: "100"}}}, "5 node(s) are in collective"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := fl.Suggest(context.Background(), tc.f); !strings.Contains(got, tc.want) {
+				t.Errorf("Suggest = %q, want it to contain %q", got, tc.want)
+			}
+		})
 	}
 }
