@@ -103,6 +103,10 @@ func (s *scope) evalNodeSet(n *nodesDecl) (*catalog.NodeSet, hcl.Diagnostics) {
 		e.diags = append(e.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid node set filter", Detail: err.Error(), Subject: n.rng.Ptr()})
 	}
 	ns.Min, ns.Max = e.count("min"), e.count("max")
+	// Only an explicit min = 0 lets the set be empty: by default finding
+	// no node fails the run rather than passing for "nothing to do".
+	_, given := n.attrs["min"]
+	ns.AllowEmpty = given && ns.Min == 0
 	if ns.Max > 0 && ns.Min > ns.Max {
 		e.diags = append(e.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid node set", Detail: fmt.Sprintf("min (%d) is larger than max (%d).", ns.Min, ns.Max), Subject: n.rng.Ptr()})
 	}
