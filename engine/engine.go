@@ -297,11 +297,12 @@ func (w *walker) finish(ctx context.Context) *Report {
 			rep.countOutcome(rr)
 			continue
 		}
-		if !rr.NoOp || w.o.NoOp {
+		if !rr.NoOp {
 			rep.Changed += rr.Changed
 		} else {
-			// A noop resource inside a real run only says what would
-			// change; it changed nothing.
+			// A noop resource only ever says what would change; it changes
+			// nothing, in a run or in a plan (whose total counts the
+			// changes apply would make).
 			rep.Unchanged += rr.Changed
 		}
 		rep.Unchanged += rr.Unchanged

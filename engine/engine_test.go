@@ -430,3 +430,15 @@ func TestEmptyNodeSet(t *testing.T) {
 		}
 	}
 }
+
+// A plan counts only the changes apply would make: what a noop resource
+// would change is not one of them.
+func TestPlanCountsOnlyRealChanges(t *testing.T) {
+	f := &fakeFleet{nodes: []string{"n1", "n2"}}
+	probe := res("probe", []string{"n1", "n2"})
+	probe.NoOp = true
+	rep := run(t, f, engine.Options{NoOp: true}, probe, res("deploy", []string{"n1"}, "t.probe"))
+	if rep.Changed != 1 || rep.Unchanged != 2 {
+		t.Errorf("plan: %d would change, %d unchanged; want 1 (deploy) and 2 (the noop probe)", rep.Changed, rep.Unchanged)
+	}
+}
