@@ -99,6 +99,8 @@ func (h *runHuman) describe(ev engine.Event) string {
 		return fmt.Sprintf("%s: %d node(s)%s: %s", ev.NodeSet, len(ev.Nodes), filter, shortList(ev.Nodes, 20))
 	case engine.EventResourceStart:
 		return describeStart(ev)
+	case engine.EventBatch:
+		return fmt.Sprintf("%s: %s: %s", ev.Resource, ev.Message, shortList(ev.Nodes, 20))
 	case engine.EventNodeResult:
 		return h.describeNodeResult(ev)
 	case engine.EventResourceRetry:
@@ -122,8 +124,12 @@ func (h *runHuman) describe(ev engine.Event) string {
 	return ""
 }
 
-// describeStart is the line of a resource starting: its call and how.
+// describeStart is the line of a resource starting: its call and how (a
+// rollout: its plan).
 func describeStart(ev engine.Event) string {
+	if ev.Agent == "" && ev.Action == "" {
+		return fmt.Sprintf("%s: %s over %d node(s)", ev.Resource, ev.Message, len(ev.Nodes))
+	}
 	how := fmt.Sprintf("on %d node(s)", len(ev.Nodes))
 	switch {
 	case ev.AnyOne:
@@ -134,7 +140,15 @@ func describeStart(ev engine.Event) string {
 	if ev.NoOp {
 		how += " (no-op: asking what would change)"
 	}
-	return fmt.Sprintf("%s: %s.%s %s", ev.Resource, ev.Agent, ev.Action, how)
+	return fmt.Sprintf("%s%s: %s.%s %s", ev.Resource, batchText(ev.Batch), ev.Agent, ev.Action, how)
+}
+
+// batchText names a rollout member's batch, "" outside rollouts.
+func batchText(batch int) string {
+	if batch == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" [batch %d]", batch)
 }
 
 // describeNodeResult is the line of a node's result: failures always,
@@ -177,16 +191,16 @@ func (h *runHuman) describeEnd(ev engine.Event) string {
 		counts += fmt.Sprintf(", %d no answer", ev.NoAnswer)
 	}
 	switch ev.Outcome {
-	case engine.OutcomeSkipped:
-		return fmt.Sprintf("%s: %s", ev.Resource, ev.Message)
+	case engine.OutcomeSkipped, engine.OutcomeNotNeeded:
+		return fmt.Sprintf("%s%s: %s", ev.Resource, batchText(ev.Batch), ev.Message)
 	case engine.OutcomeFailed:
 		tag := "FAILED"
 		if ev.FailOK {
 			tag = "failed (fail_ok)"
 		}
-		return fmt.Sprintf("%s: %s in %s (%s): %s", ev.Resource, tag, elapsed(ev.Elapsed), counts, ev.Message)
+		return fmt.Sprintf("%s%s: %s in %s (%s): %s", ev.Resource, batchText(ev.Batch), tag, elapsed(ev.Elapsed), counts, ev.Message)
 	}
-	return fmt.Sprintf("%s: ok in %s (%s)%s", ev.Resource, elapsed(ev.Elapsed), counts, colonMsg(ev.Message))
+	return fmt.Sprintf("%s%s: ok in %s (%s)%s", ev.Resource, batchText(ev.Batch), elapsed(ev.Elapsed), counts, colonMsg(ev.Message))
 }
 
 // noAnswer is the message of a node result when a node was merely silent

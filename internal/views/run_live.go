@@ -62,6 +62,9 @@ func (b *liveBlock) track(ev engine.Event) {
 	switch ev.Type {
 	case engine.EventResourceStart:
 		lr := &liveResource{started: ev.Time, total: len(ev.Nodes), attempt: 1, call: ev.Agent + "." + ev.Action}
+		if ev.Agent == "" {
+			lr.call = "rollout"
+		}
 		if ev.AnyOne {
 			lr.total = 1
 		}
