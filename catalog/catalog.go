@@ -138,6 +138,10 @@ type Resource struct {
 	// NoOp runs the resource in no-op mode: providers report what they
 	// would change (its changed_nodes), changing nothing.
 	NoOp bool `json:"noop,omitempty"`
+	// MaxFailed is the resource's failure budget: while no more nodes than
+	// this fail, what depends on it still runs (the run still fails).
+	// Zero: none.
+	MaxFailed Size `json:"max_failed,omitempty"`
 	// When is WhenSuccess, WhenFailure or WhenAlways.
 	When string `json:"when,omitempty"`
 	// Rollout is the address of the rollout the instance belongs to; "" =

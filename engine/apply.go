@@ -162,6 +162,11 @@ func tally(rr *ResourceReport, p *prepared, res *call.Result) {
 		okOne = okOne || nr.OK
 	}
 	rr.Outcome, rr.Reason = outcome(p, res, failed, okOne)
+	if budget := p.r.MaxFailed.Of(len(p.targets)); rr.Outcome == OutcomeFailed && !p.r.AnyOne &&
+		len(res.NotStarted) == 0 && res.Err == nil && len(failed) <= budget {
+		rr.WithinBudget = true
+		rr.Reason += fmt.Sprintf(" (within max_failed = %d: what depends on it goes on)", budget)
+	}
 	if rr.Outcome == OutcomeOK {
 		// Nodes an any-one call tried before the one that succeeded do
 		// not fail the resource.

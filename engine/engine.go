@@ -146,6 +146,9 @@ type ResourceReport struct {
 	Batch int `json:"batch,omitempty"`
 	// Rollout is the address of the rollout a member belongs to.
 	Rollout string `json:"rollout,omitempty"`
+	// WithinBudget: the resource failed on no more nodes than its
+	// max_failed, so what depends on it ran; the run still fails.
+	WithinBudget bool `json:"within_budget,omitempty"`
 }
 
 // Report is the result of a run.

@@ -442,3 +442,19 @@ func TestPlanCountsOnlyRealChanges(t *testing.T) {
 		t.Errorf("plan: %d would change, %d unchanged; want 1 (deploy) and 2 (the noop probe)", rep.Changed, rep.Unchanged)
 	}
 }
+
+// Within a resource's max_failed, what depends on it runs; the run fails.
+func TestResourceMaxFailed(t *testing.T) {
+	for _, tc := range []struct {
+		budget catalog.Size
+		next   string
+	}{{catalog.Size{Count: 1}, "ok"}, {catalog.Size{}, "skipped"}, {catalog.Size{Percent: 50}, "ok"}} {
+		f := &fakeFleet{nodes: []string{"n1", "n2"}, behave: failOn("a", "n2")}
+		a := res("a", []string{"n1", "n2"})
+		a.MaxFailed = tc.budget
+		rep := run(t, f, engine.Options{}, a, res("b", []string{"n1"}, "t.a"))
+		if got := outcomes(rep); got != "t.a=failed t.b="+tc.next || rep.Outcome != engine.OutcomeFailed {
+			t.Errorf("budget %+v: %s, run %s", tc.budget, got, rep.Outcome)
+		}
+	}
+}

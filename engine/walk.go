@@ -177,6 +177,9 @@ func (w *walker) visit(ctx context.Context, r *catalog.Resource, batch int) dag.
 		return dag.Succeeded
 	}
 	w.failed.Store(true)
+	if rr.WithinBudget {
+		return dag.Succeeded
+	}
 	return dag.Failed
 }
 
