@@ -104,5 +104,11 @@ func builtin() []*Type {
 		haproxyEnable(),
 		nrpeCheck(),
 		rpcutilPing(),
+		serviceDisable(),
+		serviceEnable(),
+		serviceReload(),
+		serviceRestart(),
+		serviceStart(),
+		serviceStop(),
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/orch-fleet/orch/providers/haproxy"
 	"github.com/orch-fleet/orch/providers/nrpe"
 	"github.com/orch-fleet/orch/providers/rpcutil"
+	"github.com/orch-fleet/orch/providers/service"
 )
 
 // Specs returns every built-in provider, sorted by name.
@@ -22,6 +23,7 @@ func Specs() []providers.Spec {
 		haproxy.Spec(),
 		nrpe.Spec(),
 		rpcutil.Spec(),
+		service.Spec(),
 	}
 }
 
