@@ -103,6 +103,8 @@ func builtin() []*Type {
 		haproxyDrain(),
 		haproxyEnable(),
 		nrpeCheck(),
+		packageInstall(),
+		packageRemove(),
 		rpcutilPing(),
 		serviceDisable(),
 		serviceEnable(),

@@ -10,6 +10,7 @@ import (
 	"github.com/orch-fleet/orch/providers/appmgr"
 	"github.com/orch-fleet/orch/providers/haproxy"
 	"github.com/orch-fleet/orch/providers/nrpe"
+	"github.com/orch-fleet/orch/providers/packages"
 	"github.com/orch-fleet/orch/providers/rpcutil"
 	"github.com/orch-fleet/orch/providers/service"
 )
@@ -22,6 +23,7 @@ func Specs() []providers.Spec {
 		appmgr.Spec(),
 		haproxy.Spec(),
 		nrpe.Spec(),
+		packages.Spec(), // the package agent
 		rpcutil.Spec(),
 		service.Spec(),
 	}
