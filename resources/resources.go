@@ -98,6 +98,7 @@ func builtin() []*Type {
 	return []*Type{
 		angeliaNotify(),
 		appmgrDeploy(),
+		execRun(),
 		genericRPC(),
 		haproxyDisable(),
 		haproxyDrain(),

@@ -8,6 +8,7 @@ import (
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/providers/angelia"
 	"github.com/orch-fleet/orch/providers/appmgr"
+	"github.com/orch-fleet/orch/providers/exec"
 	"github.com/orch-fleet/orch/providers/haproxy"
 	"github.com/orch-fleet/orch/providers/nrpe"
 	"github.com/orch-fleet/orch/providers/packages"
@@ -21,6 +22,7 @@ func Specs() []providers.Spec {
 		// one line per provider package, sorted by name
 		angelia.Spec(),
 		appmgr.Spec(),
+		exec.Spec(),
 		haproxy.Spec(),
 		nrpe.Spec(),
 		packages.Spec(), // the package agent
