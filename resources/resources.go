@@ -99,6 +99,8 @@ func builtin() []*Type {
 		angeliaNotify(),
 		appmgrDeploy(),
 		execRun(),
+		fileRemove(),
+		fileWrite(),
 		genericRPC(),
 		haproxyDisable(),
 		haproxyDrain(),

@@ -9,6 +9,7 @@ import (
 	"github.com/orch-fleet/orch/providers/angelia"
 	"github.com/orch-fleet/orch/providers/appmgr"
 	"github.com/orch-fleet/orch/providers/exec"
+	"github.com/orch-fleet/orch/providers/file"
 	"github.com/orch-fleet/orch/providers/haproxy"
 	"github.com/orch-fleet/orch/providers/nrpe"
 	"github.com/orch-fleet/orch/providers/packages"
@@ -23,6 +24,7 @@ func Specs() []providers.Spec {
 		angelia.Spec(),
 		appmgr.Spec(),
 		exec.Spec(),
+		file.Spec(),
 		haproxy.Spec(),
 		nrpe.Spec(),
 		packages.Spec(), // the package agent
