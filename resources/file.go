@@ -35,7 +35,7 @@ func fileType(action, what string, extra ...Arg) *Type {
 
 func fileWrite() *Type {
 	return fileType("write", "A file holds a content, with a mode and owner, on the targets; written atomically, a diff under no-op.",
-		Arg{Name: "content", Type: cty.String, Required: true, Description: "the whole content (file() or templatefile() in the playbook)"},
+		Arg{Name: "content", Type: cty.String, Required: true, Description: "the whole content, e.g. a heredoc with interpolations"},
 		Arg{Name: "mode", Type: cty.String, Description: "permission bits, e.g. \"0644\"; unset: kept, 0644 for a new file"},
 		Arg{Name: "owner", Type: cty.String, Description: "user name or uid; unset: kept"},
 		Arg{Name: "group", Type: cty.String, Description: "group name or gid; unset: kept"},
