@@ -214,3 +214,21 @@ max_size = -1`} {
 		}
 	}
 }
+
+// TestShowDiffOff checks that show_diff = false keeps content out of
+// replies (for files holding secrets).
+func TestShowDiffOff(t *testing.T) {
+	dir := t.TempDir()
+	h := providertest.New(t, Spec(), `
+paths     = ["`+dir+`"]
+show_diff = false`, providers.Env{})
+	for _, noop := range []bool{true, false} {
+		res, err := call(h, "write", noop, map[string]any{"path": filepath.Join(dir, "secret"), "content": "password=hunter2\n"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := res.Data.(map[string]any); !res.Changed || d["diff"] != "" {
+			t.Errorf("noop %v: changed %v diff %q", noop, res.Changed, d["diff"])
+		}
+	}
+}
