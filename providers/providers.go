@@ -1,5 +1,6 @@
 // Package providers holds what node-side providers share. Each provider is a
-// package below this one (rpcutil, haproxy, appmgr, nrpe, angelia) that makes
+// package below this one (rpcutil, haproxy, appmgr, nrpe, angelia, and the
+// standard agents service, packages, exec, file) that makes
 // resources true on a node and declares its actions, each schema entry beside
 // its typed handler (package action); the node daemon hosts them.
 package providers

@@ -98,11 +98,22 @@ func builtin() []*Type {
 	return []*Type{
 		angeliaNotify(),
 		appmgrDeploy(),
+		execRun(),
+		fileRemove(),
+		fileWrite(),
 		genericRPC(),
 		haproxyDisable(),
 		haproxyDrain(),
 		haproxyEnable(),
 		nrpeCheck(),
+		packageInstall(),
+		packageRemove(),
 		rpcutilPing(),
+		serviceDisable(),
+		serviceEnable(),
+		serviceReload(),
+		serviceRestart(),
+		serviceStart(),
+		serviceStop(),
 	}
 }

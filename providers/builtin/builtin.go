@@ -8,9 +8,13 @@ import (
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/providers/angelia"
 	"github.com/orch-fleet/orch/providers/appmgr"
+	"github.com/orch-fleet/orch/providers/exec"
+	"github.com/orch-fleet/orch/providers/file"
 	"github.com/orch-fleet/orch/providers/haproxy"
 	"github.com/orch-fleet/orch/providers/nrpe"
+	"github.com/orch-fleet/orch/providers/packages"
 	"github.com/orch-fleet/orch/providers/rpcutil"
+	"github.com/orch-fleet/orch/providers/service"
 )
 
 // Specs returns every built-in provider, sorted by name.
@@ -19,9 +23,13 @@ func Specs() []providers.Spec {
 		// one line per provider package, sorted by name
 		angelia.Spec(),
 		appmgr.Spec(),
+		exec.Spec(),
+		file.Spec(),
 		haproxy.Spec(),
 		nrpe.Spec(),
+		packages.Spec(), // the package agent
 		rpcutil.Spec(),
+		service.Spec(),
 	}
 }
 
