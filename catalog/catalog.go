@@ -45,7 +45,7 @@ type Rollout struct {
 	Confirm bool `json:"confirm,omitempty"`
 	// MaxFailed is the failure budget: how many nodes may fail (and leave
 	// the rollout) before no new batch starts. Zero: none.
-	MaxFailed Size `json:"max_failed"`
+	MaxFailed Size `json:"max_failed,omitzero"`
 	// Members are the addresses of the instances rolled, in catalog order.
 	Members []string `json:"members"`
 	Pos     string   `json:"pos"`
@@ -141,7 +141,7 @@ type Resource struct {
 	// MaxFailed is the resource's failure budget: while no more nodes than
 	// this fail, what depends on it still runs (the run still fails).
 	// Zero: none.
-	MaxFailed Size `json:"max_failed,omitempty"`
+	MaxFailed Size `json:"max_failed,omitzero"`
 	// When is WhenSuccess, WhenFailure or WhenAlways.
 	When string `json:"when,omitempty"`
 	// Rollout is the address of the rollout the instance belongs to; "" =
