@@ -183,9 +183,9 @@ func TestRetryLimits(t *testing.T) {
 		retry fleet.Retry
 		want  int // attempts
 	}{
-		"no retry":        {fleet.Retry{}, 1},
-		"attempts":        {fleet.Retry{Attempts: 3, Interval: time.Millisecond}, 3},
-		"one attempt":     {fleet.Retry{Attempts: 1, Interval: time.Millisecond}, 1},
+		"no retry":    {fleet.Retry{}, 1},
+		"attempts":    {fleet.Retry{Attempts: 3, Interval: time.Millisecond}, 3},
+		"one attempt": {fleet.Retry{Attempts: 1, Interval: time.Millisecond}, 1},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
