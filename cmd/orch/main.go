@@ -81,14 +81,6 @@ func commands() map[string]command {
 	}
 }
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
-func runVersion(_ context.Context, e *env, _ []string) int {
-	fmt.Fprintf(e.stdout, "orch %s\n", version)
-	return exitOK
-}
-
 func main() {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
