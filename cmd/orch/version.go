@@ -13,9 +13,14 @@ var version = "dev"
 
 // runVersion is `orch version`.
 func runVersion(_ context.Context, e *env, _ []string) int {
-	bi, ok := debug.ReadBuildInfo()
-	fmt.Fprintf(e.stdout, "orch %s\n", buildVersion(version, bi, ok))
+	fmt.Fprintf(e.stdout, "orch %s\n", currentVersion())
 	return exitOK
+}
+
+// currentVersion is this binary's version (buildVersion of its build info).
+func currentVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	return buildVersion(version, bi, ok)
 }
 
 // buildVersion is orch's version: the -ldflags stamp when there is one;
