@@ -2,10 +2,17 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build test bench fuzz demo deps fmt vet clean
+.PHONY: build test bench fuzz demo deps fmt vet clean package
 
+# build builds bin/orch as the packages do (static, -trimpath), so that the
+# package test's build of the same code comes from the build cache.
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o bin/orch ./cmd/orch
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/orch ./cmd/orch
+
+# package builds, for linux amd64 and arm64, a release tarball and a .deb
+# into dist/ (tools/release, internal/release; docs/operations.md).
+package:
+	$(GO) run ./tools/release -version $(VERSION) -arch amd64,arm64 -out dist
 
 # test runs vet, the whole suite, and the whole suite again under the race detector.
 test: build
@@ -34,6 +41,8 @@ deps:
 	command -v haproxy >/dev/null 2>&1 || need="$$need haproxy"; \
 	[ -x /usr/lib/nagios/plugins/check_load ] || need="$$need monitoring-plugins-basic"; \
 	command -v git >/dev/null 2>&1 || need="$$need git"; \
+	command -v systemd-analyze >/dev/null 2>&1 || need="$$need systemd"; \
+	command -v man >/dev/null 2>&1 || need="$$need man-db"; \
 	if [ -n "$$need" ]; then \
 		echo "installing:$$need"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$need; \
@@ -47,4 +56,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

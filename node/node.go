@@ -22,13 +22,23 @@ import (
 	"github.com/orch-fleet/orch/rpc"
 )
 
+// DefaultShutdownTimeout is how long a stopping node waits for in-flight
+// requests; deregistering and flushing replies take up to DeregisterTimeout
+// more. A service manager's stop timeout must exceed their sum (the
+// packaged orch-agent.service allows 45 s).
+const (
+	DefaultShutdownTimeout = 30 * time.Second
+	DeregisterTimeout      = 3 * time.Second
+)
+
 // Options are what the daemon takes besides its config.
 type Options struct {
 	Version string // orch version, reported in inventory and the registry
 	Logger  *slog.Logger
 	// Specs are the providers the config may enable; nil = builtin.Specs().
 	Specs []providers.Spec
-	// ShutdownTimeout bounds the wait for in-flight requests; 0 = 30s.
+	// ShutdownTimeout bounds the wait for in-flight requests; 0 =
+	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 }
 
@@ -60,7 +70,7 @@ func New(cfg *Config, o Options) (*Node, hcl.Diagnostics) {
 		o.Specs = builtin.Specs()
 	}
 	if o.ShutdownTimeout == 0 {
-		o.ShutdownTimeout = 30 * time.Second
+		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	n := &Node{cfg: cfg, o: o, log: o.Logger.With("node", cfg.Identity), started: time.Now().UTC(), handlers: map[string]rpc.Handler{}}
 	var diags hcl.Diagnostics
@@ -317,7 +327,7 @@ func (n *Node) shutdown() error {
 	if n.nc.IsConnected() {
 		// Without a broker there is nobody to tell; the registry entry then
 		// expires by itself.
-		dctx, dcancel := context.WithTimeout(context.Background(), 3*time.Second)
+		dctx, dcancel := context.WithTimeout(context.Background(), DeregisterTimeout)
 		defer dcancel()
 		if n.registryEnabled() {
 			if derr := rpc.Deregister(dctx, n.nc, n.cfg.Collective, n.cfg.Identity); derr != nil {

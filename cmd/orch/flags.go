@@ -48,7 +48,17 @@ func flagSetWithSynopsis(name, synopsis string, w io.Writer) *flag.FlagSet {
 		fmt.Fprintf(w, "Usage: %s\n\nFlags (before or after the arguments; docs/cli.md has the details):\n", synopsis)
 		fs.PrintDefaults()
 	}
+	if s, ok := w.(flagSink); ok {
+		s.addFlagSet(fs)
+	}
 	return fs
+}
+
+// flagSink is a usage writer that also wants the flag sets written to it:
+// the completion and man page generators (docgen.go) collect each
+// command's flags by running it with -h and such a writer as stderr.
+type flagSink interface {
+	addFlagSet(fs *flag.FlagSet)
 }
 
 // stringList is a repeatable string flag.

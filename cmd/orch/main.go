@@ -78,15 +78,11 @@ func commands() map[string]command {
 		"apply":    {"orch apply" + playbookArgs + " [flags]", "apply a playbook to the fleet", runApply},
 		"plan":     {"orch plan" + playbookArgs + " [flags]", "show what apply would do, changing nothing", runPlan},
 		"demo":     {"orch demo [up] [--dir DIR]", "run the webapp scenario on a demo fleet (demo up: keep it running)", runDemo},
+
+		// Reference generators (docgen.go), used by the packages.
+		"completion": {"orch completion bash|zsh|fish", "print the shell completion script for bash, zsh or fish", runCompletion},
+		"man":        {"orch man DIR", "write the man pages (orch.1, orch-COMMAND.1) into DIR", runMan},
 	}
-}
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
-func runVersion(_ context.Context, e *env, _ []string) int {
-	fmt.Fprintf(e.stdout, "orch %s\n", version)
-	return exitOK
 }
 
 func main() {
