@@ -170,4 +170,3 @@ func TestFollowAndUnrecordable(t *testing.T) {
 		t.Errorf("warns %d, events %d, record %+v", warns, len(lost.Events()), lost.Record())
 	}
 }
-
