@@ -7,8 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/engine"
 )
 
@@ -170,4 +172,32 @@ func Tee(fns ...func(engine.Event)) func(engine.Event) {
 			}
 		}
 	}
+}
+
+// Begin starts recording a run in the collective's history on nc. It
+// never fails: when the history cannot be opened or written, o.Warn is
+// told once and the run goes on unrecorded (nc nil: not recorded, no
+// warning).
+func Begin(ctx context.Context, nc *nats.Conn, collective string, rec Record, o RunOptions) *Run {
+	run := NewRun(rec, o)
+	if nc == nil {
+		return run
+	}
+	st, err := Open(ctx, nc, collective)
+	if err != nil {
+		run.Fail(err)
+		return run
+	}
+	run.Attach(ctx, st)
+	return run
+}
+
+// StepsOf returns the resource instances of a catalog and their
+// dependencies, for Record.Steps.
+func StepsOf(cat *catalog.Catalog) []Step {
+	steps := make([]Step, 0, len(cat.Resources))
+	for _, r := range cat.Resources {
+		steps = append(steps, Step{Addr: r.Addr, Type: r.Type, DependsOn: r.DependsOn})
+	}
+	return steps
 }
