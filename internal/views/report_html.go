@@ -33,6 +33,12 @@ type RunPage struct {
 
 // NewRunPage builds the page of a run from its record and events.
 func NewRunPage(rec history.Record, evs []engine.Event) *RunPage {
+	for _, ev := range evs {
+		if ev.Type == engine.EventRunEnd && rec.Outcome == history.OutcomeRunning {
+			// The run ended; its record says so a moment later.
+			rec.Outcome, rec.Summary, rec.Elapsed = ev.Outcome, ev.Summary, ev.Elapsed
+		}
+	}
 	tl := NewTimeline(rec, evs)
 	p := &RunPage{Rec: rec, TL: tl, Graph: NewGraph(rec.Steps, tl), Started: rec.Started.Format(time.RFC3339)}
 	if rec.Elapsed > 0 {
