@@ -178,18 +178,26 @@ func runsWatch(ctx context.Context, rc *runsCmd, args []string) int {
 		case <-wctx.Done():
 		}
 	}()
-	err = st.Follow(wctx, rec.ID, out.Event)
+	var outcome engine.Outcome
+	err = st.Follow(wctx, rec.ID, func(ev engine.Event) {
+		if ev.Type == engine.EventRunEnd {
+			outcome = ev.Outcome
+		}
+		out.Event(ev)
+	})
 	out.Close()
 	if err != nil {
 		return rc.fail(err)
 	}
-	if rec, err = st.Get(ctx, rec.ID); err != nil {
-		return rc.fail(err)
+	if outcome == "" {
+		// It ended without running (the lock was held, …): its record
+		// says why.
+		if rec, err = st.Get(ctx, rec.ID); err != nil {
+			return rc.fail(err)
+		}
+		fmt.Fprintf(rc.e.stderr, "orch %s: run %s: %s %s\n", rc.name, rec.ID, rec.Outcome, rec.Error)
 	}
-	if rec.Error != "" {
-		fmt.Fprintf(rc.e.stderr, "orch %s: run %s: %s\n", rc.name, rec.ID, rec.Error)
-	}
-	if rec.Outcome != engine.OutcomeOK {
+	if outcome != engine.OutcomeOK {
 		return exitFailed
 	}
 	return exitOK
