@@ -228,6 +228,9 @@ func replyText(ev engine.Event) string {
 		return "did not answer: " + ev.Message
 	case ev.Status == "":
 		return "did not answer"
+	case ev.Status == fleet.StatusOK && !ev.OK:
+		// It answered ok but the type's check or expect rejected it.
+		return "failed: " + ev.Message
 	case ev.Status == fleet.StatusOK && ev.Message == "":
 		return "ok"
 	}

@@ -82,10 +82,14 @@ func (RunsPage) Outcomes() []string {
 }
 
 // UIFleetHTML renders the fleet page.
-func UIFleetHTML(w io.Writer, p *FleetPage) error { return htmlTemplates.ExecuteTemplate(w, "ui-fleet", p) }
+func UIFleetHTML(w io.Writer, p *FleetPage) error {
+	return htmlTemplates.ExecuteTemplate(w, "ui-fleet", p)
+}
 
 // UIRunsHTML renders the run list.
-func UIRunsHTML(w io.Writer, p *RunsPage) error { return htmlTemplates.ExecuteTemplate(w, "ui-runs", p) }
+func UIRunsHTML(w io.Writer, p *RunsPage) error {
+	return htmlTemplates.ExecuteTemplate(w, "ui-runs", p)
+}
 
 // UIRunHTML renders a run's page; with p.Events set it follows the run.
 func UIRunHTML(w io.Writer, p *RunPage) error { return htmlTemplates.ExecuteTemplate(w, "ui-run", p) }
