@@ -28,12 +28,14 @@ fuzz:
 		done; \
 	done
 
-# deps installs the system packages the tests and the demo use, when missing.
+# deps installs the system packages the tests and the demo use, when missing
+# (chromium: the browser tests of the HTML report and orch ui).
 deps:
 	@need=""; \
 	command -v haproxy >/dev/null 2>&1 || need="$$need haproxy"; \
 	[ -x /usr/lib/nagios/plugins/check_load ] || need="$$need monitoring-plugins-basic"; \
 	command -v git >/dev/null 2>&1 || need="$$need git"; \
+	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
 	if [ -n "$$need" ]; then \
 		echo "installing:$$need"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$need; \
