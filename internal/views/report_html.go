@@ -40,7 +40,7 @@ func NewRunPage(rec history.Record, evs []engine.Event) *RunPage {
 		}
 	}
 	tl := NewTimeline(rec, evs)
-	p := &RunPage{Rec: rec, TL: tl, Graph: NewGraph(rec.Steps, tl), Started: rec.Started.Format(time.RFC3339)}
+	p := &RunPage{Rec: rec, TL: tl, Graph: NewGraph(rec.Steps, tl), Started: rec.Started.UTC().Format(time.RFC3339)}
 	if rec.Elapsed > 0 {
 		p.Elapsed = elapsed(rec.Elapsed)
 	}

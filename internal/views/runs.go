@@ -55,7 +55,7 @@ func (h runsHuman) List(recs []*history.Record) error {
 		if r.Elapsed > 0 {
 			took = elapsed(r.Elapsed)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Started.Local().Format("2006-01-02 15:04:05"), r.Command, r.Playbook, r.Outcome, r.Caller.Name, took)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Started.UTC().Format("2006-01-02 15:04:05Z"), r.Command, r.Playbook, r.Outcome, r.Caller.Name, took)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -68,9 +68,9 @@ func (h runsHuman) Show(rec *history.Record, evs []engine.Event) error {
 	w := h.v.stdout
 	fmt.Fprintf(w, "run %s: orch %s %s\n", rec.ID, rec.Command, rec.Playbook)
 	fmt.Fprintf(w, "  by:      %s (%s)\n", rec.Caller.Name, rec.Caller.Key)
-	fmt.Fprintf(w, "  started: %s\n", rec.Started.Local().Format(time.RFC3339))
+	fmt.Fprintf(w, "  started: %s\n", rec.Started.UTC().Format(time.RFC3339))
 	if !rec.Ended.IsZero() {
-		fmt.Fprintf(w, "  ended:   %s (%s)\n", rec.Ended.Local().Format(time.RFC3339), elapsed(rec.Elapsed))
+		fmt.Fprintf(w, "  ended:   %s (%s)\n", rec.Ended.UTC().Format(time.RFC3339), elapsed(rec.Elapsed))
 	}
 	fmt.Fprintf(w, "  outcome: %s\n", rec.Outcome)
 	if rec.Error != "" {
