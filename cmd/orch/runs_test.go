@@ -156,3 +156,22 @@ func TestRunsWatchFollowsARunStartedElsewhere(t *testing.T) {
 		t.Errorf("watch with nothing running: exit %d, %s", code, errOut)
 	}
 }
+
+func TestUIListenAddress(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		want string
+	}{
+		"beyond loopback": {[]string{"--listen", "0.0.0.0:0"}, "not a loopback address: pass --allow-remote"},
+		"not host:port":   {[]string{"--listen", "nope"}, "--listen"},
+		"stray argument":  {[]string{"extra"}, "unexpected argument"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			code, _, errOut := runOrch(t, append([]string{"ui", "--key", "x.nk"}, tc.args...)...)
+			if code != exitInvalid || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, stderr %q, want %q", code, errOut, tc.want)
+			}
+		})
+	}
+}
