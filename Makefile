@@ -35,7 +35,8 @@ fuzz:
 		done; \
 	done
 
-# deps installs the system packages the tests and the demo use, when missing.
+# deps installs the system packages the tests and the demo use, when missing
+# (chromium: the browser tests of the HTML report and orch ui).
 deps:
 	@need=""; \
 	command -v haproxy >/dev/null 2>&1 || need="$$need haproxy"; \
@@ -43,6 +44,7 @@ deps:
 	command -v git >/dev/null 2>&1 || need="$$need git"; \
 	command -v systemd-analyze >/dev/null 2>&1 || need="$$need systemd"; \
 	command -v man >/dev/null 2>&1 || need="$$need man-db"; \
+	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
 	if [ -n "$$need" ]; then \
 		echo "installing:$$need"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$need; \

@@ -17,6 +17,7 @@ func TestImportGraph(t *testing.T) {
 		"./fleet":        {"hashicorp/hcl", "nats-io/", "orch-fleet/orch/"},
 		"./internal/dag": {"orch-fleet/orch/"},
 		"./playbook":     {"nats-io/"},
+		"./history":      {"hashicorp/hcl"},
 		"./cmd/orch":     {"orch-fleet/orch/examples"},
 	}
 	for pkg, banned := range tests {

@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"sort"
 	"strings"
 	"time"
@@ -32,6 +33,7 @@ import (
 	"github.com/orch-fleet/orch/call"
 	"github.com/orch-fleet/orch/engine"
 	"github.com/orch-fleet/orch/fleet"
+	"github.com/orch-fleet/orch/history"
 	"github.com/orch-fleet/orch/playbook"
 	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/resources"
@@ -319,6 +321,12 @@ type ApplyOptions struct {
 	OnEvent func(Event)
 	// Stop, when closed, stops the run gracefully.
 	Stop <-chan struct{}
+	// NoHistory leaves the run out of the collective's run history
+	// (docs/runs.md), where every run is recorded by default.
+	NoHistory bool
+	// HistoryWarn is told, once, when the run cannot be recorded in the
+	// run history (the run goes on); nil logs it with the log package.
+	HistoryWarn func(error)
 }
 
 // PlaybookError is returned when a playbook does not compile; Diagnostics
@@ -338,16 +346,43 @@ func (e *PlaybookError) Error() string {
 // succeeded. The error is for runs that could not start (an invalid
 // playbook is a *PlaybookError, a held lock wraps ErrLockHeld).
 func (f *Fleet) Apply(ctx context.Context, path string, o ApplyOptions) (*Report, error) {
-	cat, diags := playbook.Load(path, resources.Builtin(), playbook.LoadOptions{Vars: o.Vars, VarFiles: o.VarFiles, Schemas: builtin.Schema})
-	if diags.HasErrors() {
+	res := playbook.Compile(path, resources.Builtin(), playbook.LoadOptions{Vars: o.Vars, VarFiles: o.VarFiles, Schemas: builtin.Schema})
+	if res.Diagnostics.HasErrors() {
 		pe := &PlaybookError{Path: path}
-		for _, d := range diags {
+		for _, d := range res.Diagnostics {
 			pe.Diagnostics = append(pe.Diagnostics, d.Error())
 		}
 		return nil, pe
 	}
-	return engine.Run(ctx, cat, resources.Builtin(), rpc.NewFleet(f.client, rpc.DiscoverOptions{Method: f.o.Discovery}), engine.Options{
-		Parallelism: o.Parallelism, FailFast: o.FailFast, NoOp: o.NoOp, Events: o.OnEvent, Stop: o.Stop,
+	run := f.beginRun(ctx, path, res, o)
+	rep, err := engine.Run(ctx, res.Catalog, resources.Builtin(), rpc.NewFleet(f.client, rpc.DiscoverOptions{Method: f.o.Discovery}), engine.Options{
+		Parallelism: o.Parallelism, FailFast: o.FailFast, NoOp: o.NoOp, Events: history.Tee(o.OnEvent, run.Event), Stop: o.Stop,
 		Locker: f.client, LockName: o.Lock, LockHolder: f.o.Name,
 	})
+	run.Finish(rep, err)
+	return rep, err
+}
+
+// beginRun starts recording an Apply in the run history, as orch apply
+// does.
+func (f *Fleet) beginRun(ctx context.Context, path string, res *playbook.Result, o ApplyOptions) *history.Run {
+	key, name := f.client.Caller()
+	cmd := "apply"
+	if o.NoOp {
+		cmd = "plan"
+	}
+	rec := history.Record{Command: cmd, Playbook: path, Digest: res.Digest(), Caller: history.Caller{Key: key, Name: name},
+		NoOp: o.NoOp, Steps: history.StepsOf(res.Catalog)}
+	for _, v := range res.Variables() {
+		rec.Vars = append(rec.Vars, history.Variable(v))
+	}
+	warn := o.HistoryWarn
+	if warn == nil {
+		warn = func(err error) { log.Printf("orch: warning: the run is not recorded in the run history: %v", err) }
+	}
+	nc := f.nc
+	if o.NoHistory {
+		nc = nil
+	}
+	return history.Begin(ctx, nc, f.o.Collective, rec, history.RunOptions{Warn: warn})
 }

@@ -105,6 +105,9 @@ type Result struct {
 	// Files are the files the compiler parsed (the playbook, its modules,
 	// -var-file files), by name: the source of diagnostic snippets.
 	Files map[string]*hcl.File
+	// vars and digest are what run history records (runinfo.go).
+	vars   []Variable
+	digest string
 }
 
 // Compile compiles the playbook at path (a file or a directory of *.hcl and
@@ -116,6 +119,7 @@ func Compile(path string, reg resources.Registry, o LoadOptions) *Result {
 	res := &Result{Diagnostics: diags, Files: c.parser.Files()}
 	if !diags.HasErrors() {
 		res.Catalog = c.cat
+		c.runInfo(res)
 	}
 	return res
 }

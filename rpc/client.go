@@ -77,6 +77,13 @@ func (c *Client) Conn() *nats.Conn { return c.nc }
 // Collective returns the client's subject prefix.
 func (c *Client) Collective() string { return c.o.Collective }
 
+// Caller returns the public key the client signs with and its name, as
+// nodes see them in their audit logs.
+func (c *Client) Caller() (key, name string) {
+	key, _ = c.key.PublicKey()
+	return key, c.o.Name
+}
+
 // SetSchemas makes the client validate inputs before sending, with the
 // schema lookup returns for an agent (nil: unknown agent, not validated).
 func (c *Client) SetSchemas(lookup func(agent string) *ddl.Agent) { c.schemas = lookup }

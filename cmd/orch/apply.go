@@ -8,8 +8,10 @@ import (
 	"os"
 
 	"github.com/orch-fleet/orch/engine"
+	"github.com/orch-fleet/orch/history"
 	"github.com/orch-fleet/orch/internal/fleetops"
 	"github.com/orch-fleet/orch/internal/views"
+	"github.com/orch-fleet/orch/playbook"
 	"github.com/orch-fleet/orch/resources"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -26,6 +28,8 @@ type runFlags struct {
 	noLock      bool
 	plain       bool
 	verbose     bool
+	reportHTML  string
+	noHistory   bool
 }
 
 func addRunFlags(fs *flag.FlagSet, e *env, apply bool) *runFlags {
@@ -40,6 +44,8 @@ func addRunFlags(fs *flag.FlagSet, e *env, apply bool) *runFlags {
 	fs.BoolVar(&rf.plain, "plain", false, "plain timestamped lines even on a terminal")
 	fs.BoolVar(&rf.verbose, "v", false, "print every node's result, not only failures")
 	fs.StringVar(&rf.report, "report", "", "write the full run (every node's reply, timings) as JSON to `file`")
+	fs.StringVar(&rf.reportHTML, "report-html", "", "write the run as a self-contained HTML page (summary, graph, timeline) to `file`")
+	fs.BoolVar(&rf.noHistory, "no-history", false, "do not record the run in the collective's run history")
 	if apply {
 		fs.BoolVar(&rf.failFast, "fail-fast", false, "start nothing new after the first failure")
 		fs.StringVar(&rf.junit, "junit", "", "write JUnit XML (a test case per resource instance) to `file`")
@@ -69,7 +75,8 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 	if rf.parallelism < 1 {
 		return usageErr(e, cmd, "-parallelism must be at least 1")
 	}
-	cat := rf.pb.load(e, path)
+	res := rf.pb.compile(e, path)
+	cat := res.Catalog
 	if cat == nil {
 		return exitInvalid
 	}
@@ -89,9 +96,10 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 	runCtx, stop, done := stopOnSignals(ctx, e, out)
 	defer done()
 	fleet := rpc.NewFleet(cl, rf.cf.discoverOptions())
+	run := beginRun(runCtx, e, cmd, rf, path, res, cl)
 	opts := engine.Options{
 		Parallelism: rf.parallelism, FailFast: rf.failFast, NoOp: noop, DefaultTimeout: rf.cf.timeout,
-		Events: out.Event, Stop: stop,
+		Events: history.Tee(out.Event, run.Event), Stop: stop,
 		LockName: rf.lock, LockHolder: fmt.Sprintf("%s pid %d (orch apply %s)", fleetops.CallerName(), os.Getpid(), path),
 	}
 	if !rf.noLock {
@@ -99,6 +107,8 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 	}
 	rep, err := engine.Run(runCtx, cat, resources.Builtin(), fleet, opts)
 	out.Close()
+	run.Finish(rep, err)
+	writeHTMLReport(e, cmd, rf.reportHTML, run)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
 		if errors.Is(err, engine.ErrInvalid) {
@@ -121,6 +131,41 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// beginRun starts recording the run in the collective's history (unless
+// --no-history); it warns once on stderr when it cannot and the run goes
+// on. It keeps the events for --report-html.
+func beginRun(ctx context.Context, e *env, cmd string, rf *runFlags, path string, res *playbook.Result, cl *rpc.Client) *history.Run {
+	key, name := cl.Caller()
+	rec := history.Record{Command: cmd, Playbook: path, Digest: res.Digest(), Caller: history.Caller{Key: key, Name: name},
+		NoOp: cmd == "plan", Steps: history.StepsOf(res.Catalog)}
+	for _, v := range res.Variables() {
+		rec.Vars = append(rec.Vars, history.Variable(v))
+	}
+	o := history.RunOptions{Keep: rf.reportHTML != "", Warn: func(err error) {
+		fmt.Fprintf(e.stderr, "orch %s: warning: the run is not recorded in the run history: %v\n", cmd, err)
+	}}
+	nc := cl.Conn()
+	if rf.noHistory {
+		nc = nil
+	}
+	return history.Begin(ctx, nc, cl.Collective(), rec, o)
+}
+
+// writeHTMLReport writes --report-html; failing to is reported but does
+// not change the exit code.
+func writeHTMLReport(e *env, cmd, file string, run *history.Run) {
+	if file == "" {
+		return
+	}
+	b, err := views.ReportHTML(run.Record(), run.Events())
+	if err == nil {
+		err = os.WriteFile(file, b, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "orch %s: writing the HTML report: %v\n", cmd, err)
+	}
 }
 
 // stopOnSignals maps SIGINT/SIGTERM to the engine's two cancellation

@@ -95,13 +95,26 @@ func demoRun(ctx context.Context, e *env, args []string) int {
 	if f == nil {
 		return code
 	}
-	defer stop()
+	var reports string
+	defer func() {
+		stop()
+		if reports != "" {
+			demoRunsHint(e, reports)
+		}
+	}()
 	showServed(ctx, e, f, "before")
 	playbook := filepath.Join(f.PlaybookDir, "deploy.hcl")
+	reports, err := demoReportDir(f)
+	if err != nil {
+		reports = ""
+		fmt.Fprintf(e.stderr, "orch demo: %v\n", err)
+		return exitFailed
+	}
 	code = exitOK
 	for _, cluster := range []string{"alfa", "bravo"} {
 		fmt.Fprintf(e.stdout, "\n== orch apply %s -var cluster=%s -var revision=v2\n", playbook, cluster)
-		if c := run(ctx, demoEnv(e, f), []string{"apply", playbook, "-var", "cluster=" + cluster, "-var", "revision=v2"}); c != exitOK {
+		html := filepath.Join(reports, "apply-"+cluster+".html")
+		if c := run(ctx, demoEnv(e, f), []string{"apply", playbook, "-var", "cluster=" + cluster, "-var", "revision=v2", "--report-html", html}); c != exitOK {
 			code = c
 			break
 		}
@@ -115,6 +128,25 @@ func demoRun(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stdout, "\nDone: both clusters run v2. Try it yourself: orch demo up (docs/tutorial.md).\n")
 	}
 	return code
+}
+
+// demoReportDir is where orch demo writes the HTML reports of its runs:
+// DIR/reports, or a directory of its own that outlives a temporary DIR.
+func demoReportDir(f *demofleet.Fleet) (string, error) {
+	if strings.HasPrefix(filepath.Base(f.Dir()), "orch-demo-") {
+		return os.MkdirTemp("", "orch-demo-reports-")
+	}
+	dir := filepath.Join(f.Dir(), "reports")
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
+// demoRunsHint is the end of orch demo: where the runs' reports are and
+// how to watch runs live.
+func demoRunsHint(e *env, reports string) {
+	fmt.Fprintf(e.stdout, `
+== the runs' HTML reports (open them in a browser): %s
+   to watch runs live: orch demo up, then from another terminal: . DIR/env && orch ui (docs/runs.md)
+`, filepath.Join(reports, "apply-*.html"))
 }
 
 // demoEnv is e with the fleet's client environment.
@@ -167,10 +199,11 @@ From another terminal:
   . %s
   %s ping
   %s apply %s -var cluster=alfa -var revision=v2
+  %s ui        (the fleet and its runs, live, in a browser)
 
 Pid files are in %s (kill one to see what orch does), logs in %s.
 Press Ctrl-C to stop everything.
-`, f.FrontURL, envFile, bin, bin, filepath.Join(f.PlaybookDir, "deploy.hcl"), filepath.Join(f.Dir(), "pids"), filepath.Join(f.Dir(), "logs"))
+`, f.FrontURL, envFile, bin, bin, filepath.Join(f.PlaybookDir, "deploy.hcl"), bin, filepath.Join(f.Dir(), "pids"), filepath.Join(f.Dir(), "logs"))
 	select {
 	case <-e.signals:
 	case <-ctx.Done():

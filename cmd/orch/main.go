@@ -78,6 +78,8 @@ func commands() map[string]command {
 		"apply":    {"orch apply" + playbookArgs + " [flags]", "apply a playbook to the fleet", runApply},
 		"plan":     {"orch plan" + playbookArgs + " [flags]", "show what apply would do, changing nothing", runPlan},
 		"demo":     {"orch demo [up] [--dir DIR]", "run the webapp scenario on a demo fleet (demo up: keep it running)", runDemo},
+		"runs":     {"orch runs list|show ID|watch [ID]|retention [flags]", "the run history: list runs, show or follow one (--html, --json)", runRuns},
+		"ui":       {"orch ui [--listen ADDR] [flags]", "serve a read-only web view of the fleet and its runs", runUI},
 
 		// Reference generators (docgen.go), used by the packages.
 		"completion": {"orch completion bash|zsh|fish", "print the shell completion script for bash, zsh or fish", runCompletion},

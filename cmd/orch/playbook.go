@@ -30,11 +30,17 @@ func addPlaybookFlags(fs *flag.FlagSet) *playbookFlags {
 
 // load compiles the playbook, printing diagnostics; nil means exit 2.
 func (p *playbookFlags) load(e *env, path string) *catalog.Catalog {
+	return p.compile(e, path).Catalog
+}
+
+// compile compiles the playbook, printing diagnostics; a nil Catalog
+// means exit 2.
+func (p *playbookFlags) compile(e *env, path string) *playbook.Result {
 	res := playbook.Compile(path, resources.Builtin(), playbook.LoadOptions{Vars: p.vars, VarFiles: p.varFiles, Env: e.getenv, Schemas: builtin.Schema})
 	if len(res.Diagnostics) > 0 {
 		e.view().Diagnostics(res.Diagnostics, res.Files)
 	}
-	return res.Catalog
+	return res
 }
 
 // onePath parses flags and expects exactly one playbook path.
