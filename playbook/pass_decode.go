@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/orch-fleet/orch/internal/nesting"
 	"github.com/orch-fleet/orch/resources"
 )
 
@@ -131,6 +132,8 @@ type parser struct {
 	stack []string           // module directories being parsed, against recursion
 	done  map[string]*module // module directories parsed, by clean path
 	types map[string]*typeInfo
+	// maxNesting is LoadOptions.MaxNesting.
+	maxNesting int
 }
 
 // typeInfo is what decoding needs of a resource type, built once per type.
@@ -151,7 +154,7 @@ func (ps *parser) typeInfo(t *resources.Type) *typeInfo {
 
 // decode is the decode pass.
 func (c *compiler) decode() hcl.Diagnostics {
-	ps := &parser{p: c.parser, reg: c.reg, done: map[string]*module{}, types: map[string]*typeInfo{}}
+	ps := &parser{p: c.parser, reg: c.reg, done: map[string]*module{}, types: map[string]*typeInfo{}, maxNesting: c.opts.MaxNesting}
 	root, diags := ps.parseModule(c.path, nil)
 	c.root = root
 	c.fatal = root == nil
@@ -185,12 +188,36 @@ func playbookFiles(path string) ([]string, error) {
 	return files, nil
 }
 
-// parseFile parses one native or JSON file into the parser's cache.
+// parseFile parses one native or JSON file into the parser's cache; a
+// file nesting deeper than the limit is not parsed (its bytes are cached
+// for the diagnostic's snippet).
 func (ps *parser) parseFile(name string) (*hcl.File, hcl.Diagnostics) {
-	if strings.HasSuffix(name, ".json") {
-		return ps.p.ParseJSONFile(name)
+	return parseChecked(ps.p, name, ps.maxNesting)
+}
+
+// parseChecked reads and parses a native or JSON file after checking its
+// nesting depth against limit (0 means nesting.DefaultMax).
+func parseChecked(p *hclparse.Parser, name string, limit int) (*hcl.File, hcl.Diagnostics) {
+	json := strings.HasSuffix(name, ".json")
+	src, err := os.ReadFile(name)
+	if err != nil {
+		if json {
+			return p.ParseJSONFile(name) // reports the error
+		}
+		return p.ParseHCLFile(name)
 	}
-	return ps.p.ParseHCLFile(name)
+	if f, ok := p.Files()[name]; ok {
+		return f, nil
+	}
+	check, parse := nesting.Check, p.ParseHCL
+	if json {
+		check, parse = nesting.CheckJSON, p.ParseJSON
+	}
+	if diags := check(name, src, limit); diags.HasErrors() {
+		p.AddFile(name, &hcl.File{Bytes: src})
+		return nil, diags
+	}
+	return parse(src, name)
 }
 
 // parseModule parses the playbook at path (a file or directory).
