@@ -11,9 +11,14 @@ import (
 func (s *scope) evalCall(dv *decl) {
 	c, r := dv.call, dv.refs
 	ctx := s.ctx()
-	keys, diags := instanceKeys(c.forEach, c.count, ctx)
+	keys, diags := instanceKeys(c.forEach, c.count, ctx, s.ev.limits.perBlock)
 	s.ev.sink.add(c.rng, diags)
 	if diags.HasErrors() {
+		return
+	}
+	ok, diags := s.ev.budget.reserve(len(keys), s.prefix+"module."+c.name, expansionRange(c.forEach, c.count, c.rng))
+	s.ev.sink.add(c.rng, diags)
+	if !ok {
 		return
 	}
 	nodeDeps := s.nodeSetsOf(r, true)

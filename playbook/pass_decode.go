@@ -129,8 +129,8 @@ type moduleCall struct {
 type parser struct {
 	p     *hclparse.Parser
 	reg   resources.Registry
-	stack []string           // module directories being parsed, against recursion
-	done  map[string]*module // module directories parsed, by clean path
+	stack []moduleDir        // module directories being parsed, against recursion
+	done  map[string]*module // module directories parsed, by real path
 	types map[string]*typeInfo
 	// maxNesting is LoadOptions.MaxNesting.
 	maxNesting int
@@ -433,7 +433,7 @@ func (ps *parser) parseModuleCall(m *module, b *hcl.Block) (*moduleCall, hcl.Dia
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(m.dir, dir)
 	}
-	child, d := ps.childModule(filepath.Clean(dir), src.Expr.Range().Ptr())
+	child, d := ps.childModule(c.name, filepath.Clean(dir), src.Expr.Range().Ptr())
 	diags = append(diags, d...)
 	if child == nil {
 		return nil, diags
@@ -442,23 +442,55 @@ func (ps *parser) parseModuleCall(m *module, b *hcl.Block) (*moduleCall, hcl.Dia
 	return c, append(diags, c.checkInputs()...)
 }
 
-// childModule parses a module directory once, however many calls use it.
-func (ps *parser) childModule(dir string, from *hcl.Range) (*module, hcl.Diagnostics) {
-	for _, p := range ps.stack {
-		if p == dir {
-			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Recursive module", Detail: fmt.Sprintf("Module %s includes itself.", dir), Subject: from}}
-		}
+// moduleDir is a module directory as a module block names it and as it
+// is on disk, symbolic links resolved, with the name of the call.
+type moduleDir struct{ call, shown, real string }
+
+// childModule parses a module directory once, however many calls use it
+// and by whichever path (symbolic links are resolved). A module calling
+// itself, directly or through others, and calls nested deeper than
+// MaxModuleDepth are errors at the module block's source.
+func (ps *parser) childModule(call, dir string, from *hcl.Range) (*module, hcl.Diagnostics) {
+	md := moduleDir{call: "module." + call, shown: dir, real: dir}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		md.real = real
 	}
-	if m, ok := ps.done[dir]; ok {
+	if d := ps.checkNesting(md, from); d != nil {
+		return nil, hcl.Diagnostics{d}
+	}
+	if m, ok := ps.done[md.real]; ok {
 		return m, nil
 	}
-	ps.stack = append(ps.stack, dir)
+	ps.stack = append(ps.stack, md)
 	child, diags := ps.parseModule(dir, from)
 	ps.stack = ps.stack[:len(ps.stack)-1]
 	if child != nil {
-		ps.done[dir] = child
+		ps.done[md.real] = child
 	}
 	return child, diags
+}
+
+// checkNesting reports md calling itself or nesting too deeply.
+func (ps *parser) checkNesting(md moduleDir, from *hcl.Range) *hcl.Diagnostic {
+	for i, p := range ps.stack {
+		if p.real != md.real {
+			continue
+		}
+		var chain []string
+		for _, q := range ps.stack[i:] {
+			chain = append(chain, q.call)
+		}
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Recursive module",
+			Detail: fmt.Sprintf("The module in %s calls itself: %s -> %s.",
+				p.shown, strings.Join(chain, " -> "), md.call),
+			Subject: from}
+	}
+	if depth := len(ps.stack) + 1; depth > MaxModuleDepth {
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Modules nested too deeply",
+			Detail:  fmt.Sprintf("%s would be nested %d modules deep; modules nest at most %d deep.", md.call, depth, MaxModuleDepth),
+			Subject: from}
+	}
+	return nil
 }
 
 // checkInputs reports inputs the called module declares no variable for.

@@ -36,6 +36,13 @@ type LoadOptions struct {
 	// interpolations, operators), checked before parsing; 0 means
 	// nesting.DefaultMax (1,000).
 	MaxNesting int
+	// MaxInstances bounds the instances of one resource or module call
+	// (its count or the length of its for_each); 0 means
+	// DefaultMaxInstances.
+	MaxInstances int
+	// MaxCatalogInstances bounds the resource and module instances the
+	// whole playbook expands to; 0 means DefaultMaxCatalogInstances.
+	MaxCatalogInstances int
 }
 
 // rawValue is a variable value from outside, before conversion.
