@@ -55,6 +55,7 @@ func (s *scope) callInputs(c *moduleCall, ctx *hcl.EvalContext) (map[string]cty.
 		switch {
 		case given:
 			val, d = a.Expr.Value(ctx)
+			d = append(d, checkTemplates(templatesOf(a.Expr), ctx)...)
 			src.rng = a.Range
 		case v.def != nil:
 			val, d = v.def.Expr.Value(nil)
@@ -62,14 +63,13 @@ func (s *scope) callInputs(c *moduleCall, ctx *hcl.EvalContext) (map[string]cty.
 			d = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Missing required argument", Detail: fmt.Sprintf("Module %q needs the input %q (its variable has no default).", c.name, v.name), Subject: c.rng.Ptr()}}
 		}
 		diags = append(diags, d...)
-		switch {
-		case d.HasErrors():
+		if d.HasErrors() {
 			val = cty.UnknownVal(v.typ)
-		case val.IsKnown():
+		} else {
+			// unknown values too: a node set given for a string
+			// variable is an error now, not at apply time
 			val, d = convertVar(v, val, src)
 			diags = append(diags, d...)
-		default:
-			val = cty.UnknownVal(v.typ)
 		}
 		vars[v.name] = val
 	}

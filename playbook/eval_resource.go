@@ -222,6 +222,7 @@ func (in *instance) eval(spec hcldec.ObjectSpec) hcl.Diagnostics {
 	if diags.HasErrors() {
 		args = cty.DynamicVal
 	}
+	diags = append(diags, checkTemplates(in.decl.templates, in.ctx)...)
 	in.args, in.targets = args, cty.NilVal
 	if t, ok := in.decl.meta["targets"]; ok {
 		var d hcl.Diagnostics

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/orch-fleet/orch/internal/nesting"
@@ -110,6 +111,9 @@ type resourceDecl struct {
 	remain         hcl.Body // the type's arguments; what the type does not take is hidden
 	spec           hcldec.ObjectSpec
 	rng            hcl.Range
+	// templates are the body's interpolating string templates, checked
+	// with unknown node sets (checkTemplates).
+	templates []*hclsyntax.TemplateExpr
 }
 
 func (r *resourceDecl) key() string { return r.typeName + "." + r.name }
@@ -338,7 +342,7 @@ func (ps *parser) parseResource(b *hcl.Block) (*resourceDecl, hcl.Diagnostics) {
 	if !hclIdent(r.name) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid resource name", Detail: "A name must start with a letter and may contain only letters, digits, underscores and dashes.", Subject: b.LabelRanges[1].Ptr()})
 	}
-	r.t = t
+	r.t, r.templates = t, bodyTemplates(b.Body)
 	content, remain, d := b.Body.PartialContent(resourceMetaSchema)
 	diags = append(diags, d...)
 	r.meta = content.Attributes

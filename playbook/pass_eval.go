@@ -173,7 +173,9 @@ func (s *scope) run() {
 		}
 		switch d.kind {
 		case kindLocal:
-			v, diags := d.local.Expr.Value(s.ctx())
+			ctx := s.ctx()
+			v, diags := d.local.Expr.Value(ctx)
+			diags = append(diags, checkTemplates(templatesOf(d.local.Expr), ctx)...)
 			s.ev.sink.add(d.rng, diags)
 			if !diags.HasErrors() {
 				s.locals[d.local.Name] = v
