@@ -342,7 +342,7 @@ func (ps *parser) parseResource(b *hcl.Block) (*resourceDecl, hcl.Diagnostics) {
 	if !hclIdent(r.name) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid resource name", Detail: "A name must start with a letter and may contain only letters, digits, underscores and dashes.", Subject: b.LabelRanges[1].Ptr()})
 	}
-	r.t, r.templates = t, bodyTemplates(b.Body)
+	r.t, r.templates = t, bodyTemplates(b.Body, ps.p.Files())
 	content, remain, d := b.Body.PartialContent(resourceMetaSchema)
 	diags = append(diags, d...)
 	r.meta = content.Attributes

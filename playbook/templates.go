@@ -1,6 +1,7 @@
 package playbook
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/hashicorp/hcl/v2"
@@ -35,12 +36,21 @@ func templatesOf(e hcl.Expression) []*hclsyntax.TemplateExpr {
 	return nil
 }
 
-// bodyTemplates is templates over a block body of either syntax.
-func bodyTemplates(b hcl.Body) []*hclsyntax.TemplateExpr {
-	if n, ok := b.(*hclsyntax.Body); ok {
-		return templates(n)
+// bodyTemplates is templates over a block body of either syntax; files
+// (the parser's) hold its source, so that a body without "${" or "%{" is
+// not walked at all.
+func bodyTemplates(b hcl.Body, files map[string]*hcl.File) []*hclsyntax.TemplateExpr {
+	n, ok := b.(*hclsyntax.Body)
+	if !ok {
+		return nil
 	}
-	return nil
+	if f, ok := files[n.SrcRange.Filename]; ok && n.SrcRange.End.Byte <= len(f.Bytes) {
+		src := f.Bytes[n.SrcRange.Start.Byte:n.SrcRange.End.Byte]
+		if !bytes.Contains(src, []byte("${")) && !bytes.Contains(src, []byte("%{")) {
+			return nil
+		}
+	}
+	return templates(n)
 }
 
 type templateWalker struct {
