@@ -11,9 +11,14 @@ import (
 func (s *scope) evalCall(dv *decl) {
 	c, r := dv.call, dv.refs
 	ctx := s.ctx()
-	keys, diags := instanceKeys(c.forEach, c.count, ctx)
+	keys, diags := instanceKeys(c.forEach, c.count, ctx, s.ev.limits.perBlock)
 	s.ev.sink.add(c.rng, diags)
 	if diags.HasErrors() {
+		return
+	}
+	ok, diags := s.ev.budget.reserve(len(keys), s.prefix+"module."+c.name, expansionRange(c.forEach, c.count, c.rng))
+	s.ev.sink.add(c.rng, diags)
+	if !ok {
 		return
 	}
 	nodeDeps := s.nodeSetsOf(r, true)
@@ -50,6 +55,7 @@ func (s *scope) callInputs(c *moduleCall, ctx *hcl.EvalContext) (map[string]cty.
 		switch {
 		case given:
 			val, d = a.Expr.Value(ctx)
+			d = append(d, checkTemplates(templatesOf(a.Expr), ctx)...)
 			src.rng = a.Range
 		case v.def != nil:
 			val, d = v.def.Expr.Value(nil)
@@ -57,14 +63,13 @@ func (s *scope) callInputs(c *moduleCall, ctx *hcl.EvalContext) (map[string]cty.
 			d = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Missing required argument", Detail: fmt.Sprintf("Module %q needs the input %q (its variable has no default).", c.name, v.name), Subject: c.rng.Ptr()}}
 		}
 		diags = append(diags, d...)
-		switch {
-		case d.HasErrors():
+		if d.HasErrors() {
 			val = cty.UnknownVal(v.typ)
-		case val.IsKnown():
+		} else {
+			// unknown values too: a node set given for a string
+			// variable is an error now, not at apply time
 			val, d = convertVar(v, val, src)
 			diags = append(diags, d...)
-		default:
-			val = cty.UnknownVal(v.typ)
 		}
 		vars[v.name] = val
 	}

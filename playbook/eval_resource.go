@@ -78,18 +78,19 @@ func (k instKey) child(ctx *hcl.EvalContext) *hcl.EvalContext {
 }
 
 // instanceKeys evaluates for_each / count of a block: one key without
-// either; ok is false when they are wrong (reported).
-func instanceKeys(forEach, count *hcl.Attribute, ctx *hcl.EvalContext) ([]instKey, hcl.Diagnostics) {
+// either, at most limit keys (more is an error, reported before the keys
+// are made).
+func instanceKeys(forEach, count *hcl.Attribute, ctx *hcl.EvalContext, limit int) ([]instKey, hcl.Diagnostics) {
 	switch {
 	case forEach != nil:
-		return forEachKeys(forEach, ctx)
+		return forEachKeys(forEach, ctx, limit)
 	case count != nil:
-		return countKeys(count, ctx)
+		return countKeys(count, ctx, limit)
 	}
 	return []instKey{{}}, nil
 }
 
-func forEachKeys(a *hcl.Attribute, ctx *hcl.EvalContext) ([]instKey, hcl.Diagnostics) {
+func forEachKeys(a *hcl.Attribute, ctx *hcl.EvalContext, limit int) ([]instKey, hcl.Diagnostics) {
 	v, diags := a.Expr.Value(ctx)
 	if diags.HasErrors() {
 		return nil, diags
@@ -102,6 +103,9 @@ func forEachKeys(a *hcl.Attribute, ctx *hcl.EvalContext) ([]instKey, hcl.Diagnos
 	}
 	if v.IsNull() || !(v.Type().IsMapType() || v.Type().IsObjectType() || v.Type().IsSetType()) {
 		return bad("for_each takes a map, an object or a set of strings (toset([...]) for a list).")
+	}
+	if n := v.LengthInt(); n > limit {
+		return nil, append(diags, tooManyKeys(a, big.NewFloat(float64(n)), limit))
 	}
 	var keys []instKey
 	for it := v.ElementIterator(); it.Next(); {
@@ -117,7 +121,7 @@ func forEachKeys(a *hcl.Attribute, ctx *hcl.EvalContext) ([]instKey, hcl.Diagnos
 	return keys, diags
 }
 
-func countKeys(a *hcl.Attribute, ctx *hcl.EvalContext) ([]instKey, hcl.Diagnostics) {
+func countKeys(a *hcl.Attribute, ctx *hcl.EvalContext, limit int) ([]instKey, hcl.Diagnostics) {
 	v, diags := a.Expr.Value(ctx)
 	if diags.HasErrors() {
 		return nil, diags
@@ -128,6 +132,9 @@ func countKeys(a *hcl.Attribute, ctx *hcl.EvalContext) ([]instKey, hcl.Diagnosti
 	cv, err := convert.Convert(v, cty.Number)
 	if err != nil || !cv.IsKnown() || cv.IsNull() {
 		return bad("count must be a whole number known before anything runs.")
+	}
+	if f := cv.AsBigFloat(); f.Cmp(big.NewFloat(float64(limit))) > 0 {
+		return nil, append(diags, tooManyKeys(a, f, limit))
 	}
 	n, acc := cv.AsBigFloat().Int64()
 	if acc != big.Exact || n < 0 {
@@ -157,10 +164,15 @@ func iterationMisuse(d *resourceDecl, r *refs) hcl.Diagnostics {
 func (s *scope) evalDecl(dv *decl) {
 	d, r := dv.res, dv.refs
 	ctx := s.ctxFor(r)
-	keys, diags := instanceKeys(d.meta["for_each"], d.meta["count"], ctx)
+	keys, diags := instanceKeys(d.meta["for_each"], d.meta["count"], ctx, s.ev.limits.perBlock)
 	diags = append(diags, iterationMisuse(d, r)...)
 	s.ev.sink.add(d.rng, diags)
 	if diags.HasErrors() {
+		return
+	}
+	ok, diags := s.ev.budget.reserve(len(keys), s.prefix+d.key(), expansionRange(d.meta["for_each"], d.meta["count"], d.rng))
+	s.ev.sink.add(d.rng, diags)
+	if !ok {
 		return
 	}
 	proto := instance{decl: d, scope: s, nodeSets: s.nodeSetsOf(r, len(r.vars) > 0), declDeps: sortedKeys(r.decls)}
@@ -210,6 +222,7 @@ func (in *instance) eval(spec hcldec.ObjectSpec) hcl.Diagnostics {
 	if diags.HasErrors() {
 		args = cty.DynamicVal
 	}
+	diags = append(diags, checkTemplates(in.decl.templates, in.ctx)...)
 	in.args, in.targets = args, cty.NilVal
 	if t, ok := in.decl.meta["targets"]; ok {
 		var d hcl.Diagnostics

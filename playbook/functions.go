@@ -3,7 +3,9 @@ package playbook
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/zclconf/go-cty/cty"
@@ -23,7 +25,7 @@ func functions() evalFuncs {
 		"max": stdlib.MaxFunc, "min": stdlib.MinFunc, "parseint": stdlib.ParseIntFunc, "pow": stdlib.PowFunc,
 		"signum": stdlib.SignumFunc,
 		"chomp":  stdlib.ChompFunc, "format": stdlib.FormatFunc, "formatlist": stdlib.FormatListFunc,
-		"indent": stdlib.IndentFunc, "join": stdlib.JoinFunc, "lower": stdlib.LowerFunc, "upper": stdlib.UpperFunc,
+		"indent": indentFunc, "join": stdlib.JoinFunc, "lower": stdlib.LowerFunc, "upper": stdlib.UpperFunc,
 		"regex": stdlib.RegexFunc, "regexall": stdlib.RegexAllFunc, "regex_replace": stdlib.RegexReplaceFunc,
 		"replace": stdlib.ReplaceFunc, "split": stdlib.SplitFunc, "strrev": stdlib.ReverseFunc,
 		"substr": stdlib.SubstrFunc, "title": stdlib.TitleFunc, "trim": stdlib.TrimFunc,
@@ -34,7 +36,7 @@ func functions() evalFuncs {
 		"distinct": stdlib.DistinctFunc, "element": stdlib.ElementFunc, "flatten": stdlib.FlattenFunc,
 		"index": stdlib.IndexFunc, "keys": stdlib.KeysFunc, "lookup": stdlib.LookupFunc,
 		"merge": stdlib.MergeFunc, "range": stdlib.RangeFunc, "reverse": stdlib.ReverseListFunc,
-		"setintersection": stdlib.SetIntersectionFunc, "setproduct": stdlib.SetProductFunc,
+		"setintersection": stdlib.SetIntersectionFunc, "setproduct": setProductFunc,
 		"setsubtract": stdlib.SetSubtractFunc, "setunion": stdlib.SetUnionFunc, "slice": stdlib.SliceFunc,
 		"sort": stdlib.SortFunc, "values": stdlib.ValuesFunc, "zipmap": stdlib.ZipmapFunc,
 		"csvdecode": stdlib.CSVDecodeFunc, "jsondecode": stdlib.JSONDecodeFunc, "jsonencode": stdlib.JSONEncodeFunc,
@@ -72,6 +74,47 @@ var lengthFunc = function.New(&function.Spec{
 		}
 		return stdlib.Length(v)
 	},
+})
+
+// maxFunctionResult bounds the results of the functions whose result can
+// be far larger than their arguments: elements for setproduct, bytes for
+// indent. One call of either used to run the machine out of memory.
+const maxFunctionResult = 1 << 20
+
+// bounded is f refusing, before it runs, the calls for which size (of the
+// known arguments) exceeds maxFunctionResult.
+func bounded(f function.Function, what string, size func(args []cty.Value) float64) function.Function {
+	return function.New(&function.Spec{
+		Params: f.Params(), VarParam: f.VarParam(), Type: f.ReturnTypeForValues,
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			if n := size(args); n > maxFunctionResult {
+				return cty.NilVal, fmt.Errorf("the result would hold %.0f %s, more than the limit of %d", n, what, maxFunctionResult)
+			}
+			return f.Call(args)
+		},
+	})
+}
+
+// setProductFunc is setproduct with its result's length bounded.
+var setProductFunc = bounded(stdlib.SetProductFunc, "elements", func(args []cty.Value) float64 {
+	n := 1.0
+	for _, a := range args {
+		if a.IsKnown() && !a.IsNull() && a.CanIterateElements() {
+			n *= float64(a.LengthInt())
+		}
+	}
+	return n
+})
+
+// indentFunc is indent with its result's size bounded.
+var indentFunc = bounded(stdlib.IndentFunc, "bytes", func(args []cty.Value) float64 {
+	spaces, str := args[0], args[1]
+	if !spaces.IsKnown() || spaces.IsNull() || !str.IsKnown() || str.IsNull() {
+		return 0
+	}
+	n, _ := spaces.AsBigFloat().Float64()
+	s := str.AsString()
+	return n*float64(strings.Count(s, "\n")+1) + float64(len(s))
 })
 
 // timestampFunc returns the compile time in RFC 3339, UTC.

@@ -11,8 +11,10 @@ import (
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/orch-fleet/orch/internal/nesting"
 	"github.com/orch-fleet/orch/resources"
 )
 
@@ -109,6 +111,9 @@ type resourceDecl struct {
 	remain         hcl.Body // the type's arguments; what the type does not take is hidden
 	spec           hcldec.ObjectSpec
 	rng            hcl.Range
+	// templates are the body's interpolating string templates, checked
+	// with unknown node sets (checkTemplates).
+	templates []*hclsyntax.TemplateExpr
 }
 
 func (r *resourceDecl) key() string { return r.typeName + "." + r.name }
@@ -128,9 +133,11 @@ type moduleCall struct {
 type parser struct {
 	p     *hclparse.Parser
 	reg   resources.Registry
-	stack []string           // module directories being parsed, against recursion
-	done  map[string]*module // module directories parsed, by clean path
+	stack []moduleDir        // module directories being parsed, against recursion
+	done  map[string]*module // module directories parsed, by real path
 	types map[string]*typeInfo
+	// maxNesting is LoadOptions.MaxNesting.
+	maxNesting int
 }
 
 // typeInfo is what decoding needs of a resource type, built once per type.
@@ -151,7 +158,7 @@ func (ps *parser) typeInfo(t *resources.Type) *typeInfo {
 
 // decode is the decode pass.
 func (c *compiler) decode() hcl.Diagnostics {
-	ps := &parser{p: c.parser, reg: c.reg, done: map[string]*module{}, types: map[string]*typeInfo{}}
+	ps := &parser{p: c.parser, reg: c.reg, done: map[string]*module{}, types: map[string]*typeInfo{}, maxNesting: c.opts.MaxNesting}
 	root, diags := ps.parseModule(c.path, nil)
 	c.root = root
 	c.fatal = root == nil
@@ -185,12 +192,36 @@ func playbookFiles(path string) ([]string, error) {
 	return files, nil
 }
 
-// parseFile parses one native or JSON file into the parser's cache.
+// parseFile parses one native or JSON file into the parser's cache; a
+// file nesting deeper than the limit is not parsed (its bytes are cached
+// for the diagnostic's snippet).
 func (ps *parser) parseFile(name string) (*hcl.File, hcl.Diagnostics) {
-	if strings.HasSuffix(name, ".json") {
-		return ps.p.ParseJSONFile(name)
+	return parseChecked(ps.p, name, ps.maxNesting)
+}
+
+// parseChecked reads and parses a native or JSON file after checking its
+// nesting depth against limit (0 means nesting.DefaultMax).
+func parseChecked(p *hclparse.Parser, name string, limit int) (*hcl.File, hcl.Diagnostics) {
+	json := strings.HasSuffix(name, ".json")
+	src, err := os.ReadFile(name)
+	if err != nil {
+		if json {
+			return p.ParseJSONFile(name) // reports the error
+		}
+		return p.ParseHCLFile(name)
 	}
-	return ps.p.ParseHCLFile(name)
+	if f, ok := p.Files()[name]; ok {
+		return f, nil
+	}
+	check, parse := nesting.Check, p.ParseHCL
+	if json {
+		check, parse = nesting.CheckJSON, p.ParseJSON
+	}
+	if diags := check(name, src, limit); diags.HasErrors() {
+		p.AddFile(name, &hcl.File{Bytes: src})
+		return nil, diags
+	}
+	return parse(src, name)
 }
 
 // parseModule parses the playbook at path (a file or directory).
@@ -311,7 +342,7 @@ func (ps *parser) parseResource(b *hcl.Block) (*resourceDecl, hcl.Diagnostics) {
 	if !hclIdent(r.name) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid resource name", Detail: "A name must start with a letter and may contain only letters, digits, underscores and dashes.", Subject: b.LabelRanges[1].Ptr()})
 	}
-	r.t = t
+	r.t, r.templates = t, bodyTemplates(b.Body, ps.p.Files())
 	content, remain, d := b.Body.PartialContent(resourceMetaSchema)
 	diags = append(diags, d...)
 	r.meta = content.Attributes
@@ -406,7 +437,7 @@ func (ps *parser) parseModuleCall(m *module, b *hcl.Block) (*moduleCall, hcl.Dia
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(m.dir, dir)
 	}
-	child, d := ps.childModule(filepath.Clean(dir), src.Expr.Range().Ptr())
+	child, d := ps.childModule(c.name, filepath.Clean(dir), src.Expr.Range().Ptr())
 	diags = append(diags, d...)
 	if child == nil {
 		return nil, diags
@@ -415,23 +446,55 @@ func (ps *parser) parseModuleCall(m *module, b *hcl.Block) (*moduleCall, hcl.Dia
 	return c, append(diags, c.checkInputs()...)
 }
 
-// childModule parses a module directory once, however many calls use it.
-func (ps *parser) childModule(dir string, from *hcl.Range) (*module, hcl.Diagnostics) {
-	for _, p := range ps.stack {
-		if p == dir {
-			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Recursive module", Detail: fmt.Sprintf("Module %s includes itself.", dir), Subject: from}}
-		}
+// moduleDir is a module directory as a module block names it and as it
+// is on disk, symbolic links resolved, with the name of the call.
+type moduleDir struct{ call, shown, real string }
+
+// childModule parses a module directory once, however many calls use it
+// and by whichever path (symbolic links are resolved). A module calling
+// itself, directly or through others, and calls nested deeper than
+// MaxModuleDepth are errors at the module block's source.
+func (ps *parser) childModule(call, dir string, from *hcl.Range) (*module, hcl.Diagnostics) {
+	md := moduleDir{call: "module." + call, shown: dir, real: dir}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		md.real = real
 	}
-	if m, ok := ps.done[dir]; ok {
+	if d := ps.checkNesting(md, from); d != nil {
+		return nil, hcl.Diagnostics{d}
+	}
+	if m, ok := ps.done[md.real]; ok {
 		return m, nil
 	}
-	ps.stack = append(ps.stack, dir)
+	ps.stack = append(ps.stack, md)
 	child, diags := ps.parseModule(dir, from)
 	ps.stack = ps.stack[:len(ps.stack)-1]
 	if child != nil {
-		ps.done[dir] = child
+		ps.done[md.real] = child
 	}
 	return child, diags
+}
+
+// checkNesting reports md calling itself or nesting too deeply.
+func (ps *parser) checkNesting(md moduleDir, from *hcl.Range) *hcl.Diagnostic {
+	for i, p := range ps.stack {
+		if p.real != md.real {
+			continue
+		}
+		var chain []string
+		for _, q := range ps.stack[i:] {
+			chain = append(chain, q.call)
+		}
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Recursive module",
+			Detail: fmt.Sprintf("The module in %s calls itself: %s -> %s.",
+				p.shown, strings.Join(chain, " -> "), md.call),
+			Subject: from}
+	}
+	if depth := len(ps.stack) + 1; depth > MaxModuleDepth {
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Modules nested too deeply",
+			Detail:  fmt.Sprintf("%s would be nested %d modules deep; modules nest at most %d deep.", md.call, depth, MaxModuleDepth),
+			Subject: from}
+	}
+	return nil
 }
 
 // checkInputs reports inputs the called module declares no variable for.

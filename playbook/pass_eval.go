@@ -23,10 +23,11 @@ func nowUTC() time.Time { return time.Now().UTC() }
 // program is a checked playbook with its root variable values; evaluate
 // runs it for a given state of discovery.
 type program struct {
-	root  *module
-	vars  map[string]cty.Value
-	funcs evalFuncs
-	files map[string]*hcl.File // the parser's files, for expression text
+	root   *module
+	vars   map[string]cty.Value
+	funcs  evalFuncs
+	files  map[string]*hcl.File // the parser's files, for expression text
+	limits limits
 
 	mu    sync.Mutex
 	cache map[string]*evaluation
@@ -40,6 +41,8 @@ type evaluation struct {
 	nodeVals map[string]cty.Value // node set address (or result key) -> identities, unknown before discovery
 	lock     string
 	sink     diagSink
+	limits   limits
+	budget   budget // resource and module instances against limits.perCatalog
 }
 
 // diagSink collects evaluation diagnostics. Evaluation runs a declaration
@@ -73,7 +76,7 @@ func (s *diagSink) add(site hcl.Range, diags hcl.Diagnostics) {
 
 // evaluate is the evaluate pass.
 func (c *compiler) evaluate() hcl.Diagnostics {
-	c.prog = &program{root: c.root, vars: c.vars, funcs: c.funcs, files: c.parser.Files(), cache: map[string]*evaluation{}}
+	c.prog = &program{root: c.root, vars: c.vars, funcs: c.funcs, files: c.parser.Files(), cache: map[string]*evaluation{}, limits: newLimits(c.opts)}
 	c.ev = c.prog.evaluate(nil)
 	return c.ev.sink.diags
 }
@@ -87,7 +90,8 @@ func (p *program) evaluate(known catalog.Resolved) *evaluation {
 	if ev, ok := p.cache[key]; ok {
 		return ev
 	}
-	ev := &evaluation{byAddr: map[string]*instance{}, nodeSets: map[string]*catalog.NodeSet{}, nodeVals: map[string]cty.Value{}}
+	ev := &evaluation{byAddr: map[string]*instance{}, nodeSets: map[string]*catalog.NodeSet{}, nodeVals: map[string]cty.Value{},
+		limits: p.limits, budget: budget{limit: p.limits.perCatalog}}
 	for addr, ids := range known {
 		vals := make([]cty.Value, len(ids))
 		for i, id := range ids {
@@ -161,12 +165,17 @@ func (s *scope) run() {
 		}
 	}
 	for _, d := range s.mod.graph.order {
+		if s.ev.budget.over {
+			return // reported once; expanding further would only cost
+		}
 		if d.bad {
 			continue
 		}
 		switch d.kind {
 		case kindLocal:
-			v, diags := d.local.Expr.Value(s.ctx())
+			ctx := s.ctx()
+			v, diags := d.local.Expr.Value(ctx)
+			diags = append(diags, checkTemplates(templatesOf(d.local.Expr), ctx)...)
 			s.ev.sink.add(d.rng, diags)
 			if !diags.HasErrors() {
 				s.locals[d.local.Name] = v

@@ -13,6 +13,7 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/orch-fleet/orch/ddl"
+	"github.com/orch-fleet/orch/internal/nesting"
 )
 
 // LoadOptions are the values a playbook's root variables take from outside.
@@ -30,6 +31,18 @@ type LoadOptions struct {
 	// checked before anything runs: an unknown action or an input the
 	// schema refuses is a diagnostic at the resource. Nil skips the check.
 	Schemas func(agent string) *ddl.Agent
+	// MaxNesting bounds how deeply expressions nest in the playbook, its
+	// modules, -var-file files and -var values (brackets, strings,
+	// interpolations, operators), checked before parsing; 0 means
+	// nesting.DefaultMax (1,000).
+	MaxNesting int
+	// MaxInstances bounds the instances of one resource or module call
+	// (its count or the length of its for_each); 0 means
+	// DefaultMaxInstances.
+	MaxInstances int
+	// MaxCatalogInstances bounds the resource and module instances the
+	// whole playbook expands to; 0 means DefaultMaxCatalogInstances.
+	MaxCatalogInstances int
 }
 
 // rawValue is a variable value from outside, before conversion.
@@ -52,7 +65,7 @@ func rootVarValues(p *hclparse.Parser, m *module, o LoadOptions) (map[string]cty
 	raw, diags := rawVarValues(p, m, o)
 	values := map[string]cty.Value{}
 	for _, v := range m.vars {
-		val, d := varValue(v, raw)
+		val, d := varValue(v, raw, o.MaxNesting)
 		diags = append(diags, d...)
 		if d.HasErrors() {
 			continue
@@ -63,8 +76,8 @@ func rootVarValues(p *hclparse.Parser, m *module, o LoadOptions) (map[string]cty
 }
 
 // varValue is the value of one root variable: given from outside, else its
-// default, converted to its type.
-func varValue(v *varDecl, raw map[string]rawValue) (cty.Value, hcl.Diagnostics) {
+// default, converted to its type; limit is LoadOptions.MaxNesting.
+func varValue(v *varDecl, raw map[string]rawValue, limit int) (cty.Value, hcl.Diagnostics) {
 	r, given := raw[v.name]
 	var val cty.Value
 	var diags hcl.Diagnostics
@@ -72,7 +85,7 @@ func varValue(v *varDecl, raw map[string]rawValue) (cty.Value, hcl.Diagnostics) 
 	case given && r.expr != nil:
 		val, diags = r.expr.Value(nil)
 	case given:
-		val = parseVarText(v, r.text)
+		val, diags = parseVarText(v, r.text, limit)
 	case v.def != nil:
 		val, diags = v.def.Expr.Value(nil)
 		r = rawValue{source: "the default", rng: v.def.Range}
@@ -105,7 +118,7 @@ func rawVarValues(p *hclparse.Parser, m *module, o LoadOptions) (map[string]rawV
 		}
 	}
 	for _, path := range o.VarFiles {
-		diags = append(diags, varFile(p, path, declared, names, raw)...)
+		diags = append(diags, varFile(p, path, o.MaxNesting, declared, names, raw)...)
 	}
 	for _, kv := range o.Vars {
 		name, val, ok := strings.Cut(kv, "=")
@@ -124,14 +137,8 @@ func rawVarValues(p *hclparse.Parser, m *module, o LoadOptions) (map[string]rawV
 
 // varFile reads one -var-file into raw, through the compiler's parser so
 // that its diagnostics have snippets.
-func varFile(p *hclparse.Parser, path string, declared map[string]bool, names []string, raw map[string]rawValue) hcl.Diagnostics {
-	var f *hcl.File
-	var diags hcl.Diagnostics
-	if strings.HasSuffix(path, ".json") {
-		f, diags = p.ParseJSONFile(path)
-	} else {
-		f, diags = p.ParseHCLFile(path)
-	}
+func varFile(p *hclparse.Parser, path string, limit int, declared map[string]bool, names []string, raw map[string]rawValue) hcl.Diagnostics {
+	f, diags := parseChecked(p, path, limit)
 	if f == nil {
 		if _, err := os.Stat(path); err != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read variables file", Detail: err.Error()})
@@ -151,18 +158,23 @@ func varFile(p *hclparse.Parser, path string, declared map[string]bool, names []
 }
 
 // parseVarText reads a -var or environment value: literally for string
-// variables, as an HCL expression for others (lists, maps, numbers).
-func parseVarText(v *varDecl, s string) cty.Value {
+// variables, as an HCL expression for others (lists, maps, numbers) unless
+// it nests deeper than limit.
+func parseVarText(v *varDecl, s string, limit int) (cty.Value, hcl.Diagnostics) {
 	if v.typ == cty.String {
-		return cty.StringVal(s)
+		return cty.StringVal(s), nil
 	}
-	expr, d := hclsyntax.ParseExpression([]byte(s), "<value for var."+v.name+">", hcl.InitialPos)
+	name := "<value for var." + v.name + ">"
+	if diags := nesting.Check(name, []byte(s), limit); diags.HasErrors() {
+		return cty.NilVal, diags
+	}
+	expr, d := hclsyntax.ParseExpression([]byte(s), name, hcl.InitialPos)
 	if !d.HasErrors() {
 		if val, d := expr.Value(nil); !d.HasErrors() {
-			return val
+			return val, nil
 		}
 	}
-	return cty.StringVal(s)
+	return cty.StringVal(s), nil
 }
 
 // convertVar applies optional() defaults and converts to the declared type.

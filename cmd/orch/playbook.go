@@ -14,17 +14,23 @@ import (
 	"github.com/orch-fleet/orch/resources"
 )
 
-// playbookFlags are -var and -var-file, shared by validate, graph, catalog,
-// plan and apply.
+// playbookFlags are -var, -var-file and the compiler's instance limits,
+// shared by validate, graph, catalog, plan and apply.
 type playbookFlags struct {
-	vars     stringList
-	varFiles stringList
+	vars                stringList
+	varFiles            stringList
+	maxInstances        int
+	maxCatalogInstances int
 }
 
 func addPlaybookFlags(fs *flag.FlagSet) *playbookFlags {
 	p := &playbookFlags{}
 	fs.Var(&p.vars, "var", "set a variable: `NAME=VALUE` (repeatable)")
 	fs.Var(&p.varFiles, "var-file", "read variables from an HCL `file` (repeatable)")
+	fs.IntVar(&p.maxInstances, "max-instances", 0,
+		fmt.Sprintf("at most `N` instances per resource or module call; 0 means %d", playbook.DefaultMaxInstances))
+	fs.IntVar(&p.maxCatalogInstances, "max-catalog-instances", 0,
+		fmt.Sprintf("at most `N` resource and module instances in all; 0 means %d", playbook.DefaultMaxCatalogInstances))
 	return p
 }
 
@@ -36,7 +42,10 @@ func (p *playbookFlags) load(e *env, path string) *catalog.Catalog {
 // compile compiles the playbook, printing diagnostics; a nil Catalog
 // means exit 2.
 func (p *playbookFlags) compile(e *env, path string) *playbook.Result {
-	res := playbook.Compile(path, resources.Builtin(), playbook.LoadOptions{Vars: p.vars, VarFiles: p.varFiles, Env: e.getenv, Schemas: builtin.Schema})
+	res := playbook.Compile(path, resources.Builtin(), playbook.LoadOptions{
+		Vars: p.vars, VarFiles: p.varFiles, Env: e.getenv, Schemas: builtin.Schema,
+		MaxInstances: p.maxInstances, MaxCatalogInstances: p.maxCatalogInstances,
+	})
 	if len(res.Diagnostics) > 0 {
 		e.view().Diagnostics(res.Diagnostics, res.Files)
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+
+	"github.com/orch-fleet/orch/internal/nesting"
 )
 
 // Files returns the files paths name: a file is itself, a directory stands
@@ -41,8 +43,12 @@ func Files(paths []string) ([]string, error) {
 }
 
 // Format returns src formatted canonically and whether that changed it;
-// diagnostics (and no output) when src does not parse.
+// diagnostics (and no output) when src does not parse or nests deeper
+// than nesting.DefaultMax.
 func Format(filename string, src []byte) (out []byte, changed bool, diags hcl.Diagnostics) {
+	if diags := nesting.Check(filename, src, 0); diags.HasErrors() {
+		return nil, false, diags
+	}
 	if _, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos); diags.HasErrors() {
 		return nil, false, diags
 	}

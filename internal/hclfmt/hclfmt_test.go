@@ -3,6 +3,7 @@ package hclfmt
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -18,6 +19,7 @@ func TestFormat(t *testing.T) {
 		"aligned":     {src: "a=1\nbb = 2\n", want: "a  = 1\nbb = 2\n", changed: true},
 		"indented":    {src: "x {\na = 1\n}\n", want: "x {\n  a = 1\n}\n", changed: true},
 		"not parsing": {src: "a = {\n", invalid: true},
+		"too deep":    {src: "a = " + strings.Repeat("(", 100000) + "1" + strings.Repeat(")", 100000) + "\n", invalid: true},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -1,0 +1,3 @@
+resource "rpcutil_ping" "each" {
+  count = 10000
+}

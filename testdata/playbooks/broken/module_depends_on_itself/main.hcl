@@ -1,0 +1,1 @@
+resource "rpcutil_ping" "p" {}

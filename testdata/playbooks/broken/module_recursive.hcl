@@ -1,0 +1,4 @@
+# Module a calls module b, which calls a.
+module "a" {
+  source = "./module_recursive/a"
+}

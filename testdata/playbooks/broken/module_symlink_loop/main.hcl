@@ -1,0 +1,9 @@
+module "a" {
+  source = "./self"
+}
+
+module "b" {
+  source = "./self"
+}
+
+resource "rpcutil_ping" "p" {}

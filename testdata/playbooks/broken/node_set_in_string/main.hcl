@@ -1,0 +1,9 @@
+variable "message" {
+  type = string
+}
+
+resource "angelia_notify" "n" {
+  recipient = "ops"
+  subject   = "deployed"
+  message   = var.message
+}
