@@ -192,6 +192,9 @@ func connectHint(err error) string {
 		return "the broker's certificate is not valid for the host name in the URL: connect with a name the certificate holds"
 	case strings.Contains(msg, "certificate required") || strings.Contains(msg, "bad certificate"):
 		return "the broker verifies client certificates: set tls_cert and tls_key (flags --tls-cert/--tls-key, env ORCH_TLS_CERT/ORCH_TLS_KEY)"
+	case strings.Contains(msg, "closed by remote after TLS handshake"):
+		// TLS 1.3: the broker's alert may be lost when it closes at once.
+		return "the broker closed the connection after the TLS handshake; if it verifies client certificates, set tls_cert and tls_key (flags --tls-cert/--tls-key, env ORCH_TLS_CERT/ORCH_TLS_KEY) to one signed by its CA"
 	case errors.Is(err, nats.ErrSecureConnRequired):
 		return "the broker requires TLS: set tls_ca (flag --tls-ca, env ORCH_TLS_CA), or use a tls:// URL"
 	case errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || strings.Contains(msg, "Authorization Violation"):
