@@ -34,6 +34,7 @@ import (
 	"github.com/orch-fleet/orch/engine"
 	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/history"
+	"github.com/orch-fleet/orch/internal/clientconf"
 	"github.com/orch-fleet/orch/playbook"
 	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/resources"
@@ -56,6 +57,10 @@ type (
 	Event = engine.Event
 	// Report is the result of a playbook run.
 	Report = engine.Report
+	// ConnSecurity is how the connection to the brokers is encrypted and
+	// authenticated: TLS CA, client certificate and key (mTLS), .creds
+	// file, nkey seed, user and password file.
+	ConnSecurity = rpc.ConnSecurity
 )
 
 // ErrLockHeld is wrapped by Apply's error when another run holds the
@@ -75,7 +80,11 @@ type Options struct {
 	Name string
 	// Discovery is "registry", "broadcast" or "" (registry when it exists).
 	Discovery string
-	// NATSOptions are passed to the NATS connection (credentials, TLS).
+	// Security sets TLS and broker credentials, with the same meaning as
+	// the CLI's flags and the agent's settings of the same names.
+	Security ConnSecurity
+	// NATSOptions are passed to the NATS connection after Security's, for
+	// anything else nats.go offers.
 	NATSOptions []nats.Option
 	// BrokerGrace is how long to wait for a broker to come back after the
 	// connection dropped; then calls fail with an error wrapping
@@ -113,10 +122,14 @@ func Connect(ctx context.Context, o Options) (*Fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("orch: loading the client key: %w", err)
 	}
-	watch := rpc.NewBrokerWatch(o.BrokerGrace)
-	nc, err := rpc.Connect(ctx, o.Servers, o.Name, append(watch.Options(), o.NATSOptions...)...)
+	sec, err := o.Security.Options()
 	if err != nil {
-		return nil, fmt.Errorf("orch: connecting to %s: %w", strings.Join(o.Servers, ","), err)
+		return nil, fmt.Errorf("orch: Options.Security: %w", err)
+	}
+	watch := rpc.NewBrokerWatch(o.BrokerGrace)
+	nc, err := rpc.Connect(ctx, o.Servers, o.Name, append(append(watch.Options(), sec...), o.NATSOptions...)...)
+	if err != nil {
+		return nil, fmt.Errorf("orch: %w", err) // names the servers, redacted
 	}
 	cl := rpc.NewClient(nc, key, rpc.ClientOptions{Collective: o.Collective, Name: o.Name, Broker: watch})
 	cl.SetSchemas(builtin.Schema)
@@ -385,4 +398,20 @@ func (f *Fleet) beginRun(ctx context.Context, path string, res *playbook.Result,
 		nc = nil
 	}
 	return history.Begin(ctx, nc, f.o.Collective, rec, history.RunOptions{Warn: warn})
+}
+
+// ClientOptions are the Options the orch CLI would use without flags: the
+// client config file (~/.config/orch/client.hcl, else
+// /etc/orch/client.hcl, or $ORCH_CLIENT_CONFIG) under the environment
+// (ORCH_SERVER, ORCH_KEY, ORCH_COLLECTIVE, ORCH_TLS_CA, ORCH_TLS_CERT,
+// ORCH_TLS_KEY, ORCH_BROKER_CREDS, ORCH_BROKER_NKEY, ORCH_BROKER_USER,
+// ORCH_BROKER_PASSWORD_FILE); getenv is usually os.Getenv. docs/security.md
+// lists the settings.
+func ClientOptions(getenv func(string) string) (Options, error) {
+	cfg, err := clientconf.Resolve(clientconf.Sources{Getenv: getenv})
+	if err != nil {
+		return Options{}, fmt.Errorf("orch: %w", err)
+	}
+	return Options{Servers: cfg.Servers(), KeyFile: cfg.Get(clientconf.SigningKey),
+		Collective: cfg.Get(clientconf.Collective), Security: cfg.Security()}, nil
 }

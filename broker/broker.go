@@ -36,6 +36,13 @@ type Config struct {
 	ClusterName   string
 	ClusterListen string
 	Routes        []string
+	// Insecure lets the broker listen beyond loopback without
+	// authentication (a lab); Start then logs a warning. Without it, a
+	// broker whose client address is not a loopback one refuses to start
+	// unless its configuration authenticates every client (users, nkeys,
+	// an operator, or verified client certificates) with no anonymous
+	// user.
+	Insecure bool
 	// Logf, when set, receives the server's notices.
 	Logf func(format string, args ...any)
 }
@@ -102,11 +109,16 @@ func Start(c Config) (*Broker, error) {
 		}
 		opts.Routes = append(opts.Routes, u)
 	}
+	lg := &logger{logf: c.Logf}
+	if err := checkExposure(opts, c.Insecure); err != nil {
+		return nil, err
+	} else if c.Insecure && !isLoopback(opts.Host) && !authenticates(opts) {
+		lg.Warnf("%s", InsecureWarning(opts.Host))
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("configuring broker: %w", err)
 	}
-	lg := &logger{logf: c.Logf}
 	s.SetLoggerV2(lg, false, false, false)
 	s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {

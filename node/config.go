@@ -29,16 +29,25 @@ type Config struct {
 	// KeyFile is the node's own nkey seed. Empty: a key is created in
 	// DataDir/node.nk on first start.
 	KeyFile string `hcl:"key_file,optional"`
-	// BrokerUser / BrokerPassword / BrokerNkeyFile authenticate to a broker
-	// that requires it.
-	BrokerUser     string    `hcl:"broker_user,optional"`
-	BrokerPassword string    `hcl:"broker_password,optional"`
-	BrokerNkeyFile string    `hcl:"broker_nkey_file,optional"`
-	DataDir        string    `hcl:"data_dir,optional"`
-	AuditLog       string    `hcl:"audit_log,optional"`
-	FactsInline    cty.Value `hcl:"facts,optional"`
-	FactsFile      string    `hcl:"facts_file,optional"`
-	Classes        []string  `hcl:"classes,optional"`
+	// Connection security, the same settings as the client's (see
+	// rpc.ConnSecurity): broker credentials (one kind: user with a
+	// password or password file, an nkey seed, or a .creds file) and TLS
+	// (a CA to verify the brokers, a client certificate and key for mTLS).
+	// Relative paths are relative to the config file.
+	BrokerUser         string `hcl:"broker_user,optional"`
+	BrokerPassword     string `hcl:"broker_password,optional"`
+	BrokerPasswordFile string `hcl:"broker_password_file,optional"`
+	BrokerNkeyFile     string `hcl:"broker_nkey_file,optional"`
+	BrokerCreds        string `hcl:"broker_creds,optional"`
+	TLSCA              string `hcl:"tls_ca,optional"`
+	TLSCert            string `hcl:"tls_cert,optional"`
+	TLSKey             string `hcl:"tls_key,optional"`
+
+	DataDir     string    `hcl:"data_dir,optional"`
+	AuditLog    string    `hcl:"audit_log,optional"`
+	FactsInline cty.Value `hcl:"facts,optional"`
+	FactsFile   string    `hcl:"facts_file,optional"`
+	Classes     []string  `hcl:"classes,optional"`
 	// RegisterInterval is how often the node re-registers; RegistryTTL how
 	// long an entry lives without renewal (used when the node creates the
 	// bucket).
@@ -164,6 +173,7 @@ func ParseConfig(src []byte, path string) (*Config, hcl.Diagnostics) {
 	if c.FactsFile != "" && !filepath.IsAbs(c.FactsFile) {
 		c.FactsFile = filepath.Join(filepath.Dir(path), c.FactsFile)
 	}
+	diags = append(diags, c.checkConnection()...)
 	if c.FactsFile != "" {
 		if _, err := c.readFacts(); err != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read facts_file", Detail: err.Error()})
@@ -171,6 +181,33 @@ func ParseConfig(src []byte, path string) (*Config, hcl.Diagnostics) {
 	}
 	return &c, diags
 }
+
+// checkConnection makes the connection settings' paths absolute and
+// checks that they go together.
+func (c *Config) checkConnection() hcl.Diagnostics {
+	for _, p := range []*string{&c.BrokerPasswordFile, &c.BrokerNkeyFile, &c.BrokerCreds, &c.TLSCA, &c.TLSCert, &c.TLSKey} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(filepath.Dir(c.path), *p)
+		}
+	}
+	if _, err := c.Security().Options(); err != nil {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid broker connection settings", Detail: err.Error()}}
+	}
+	return nil
+}
+
+// Security is the node's connection security: its settings, with reply
+// subjects under rpc.NodeInboxPrefix, to which orch broker gen-auth
+// confines the node.
+func (c *Config) Security() rpc.ConnSecurity {
+	return rpc.ConnSecurity{TLSCA: c.TLSCA, TLSCert: c.TLSCert, TLSKey: c.TLSKey, Creds: c.BrokerCreds,
+		NkeyFile: c.BrokerNkeyFile, User: c.BrokerUser, Password: c.BrokerPassword, PasswordFile: c.BrokerPasswordFile,
+		InboxPrefix: rpc.NodeInboxPrefix(c.Collective, c.Identity)}
+}
+
+// RedactedServers are the broker URLs without their credentials, for
+// logs.
+func (c *Config) RedactedServers() string { return rpc.RedactURLs(c.Servers) }
 
 func (p *PolicyBlock) check() hcl.Diagnostics {
 	var diags hcl.Diagnostics

@@ -239,16 +239,11 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 			}
 		}),
 	}
-	if n.cfg.BrokerUser != "" {
-		opts = append(opts, nats.UserInfo(n.cfg.BrokerUser, n.cfg.BrokerPassword))
+	sec, err := n.cfg.Security().Options()
+	if err != nil {
+		return err
 	}
-	if n.cfg.BrokerNkeyFile != "" {
-		opt, err := nats.NkeyOptionFromSeed(n.cfg.BrokerNkeyFile)
-		if err != nil {
-			return fmt.Errorf("reading broker_nkey_file: %w", err)
-		}
-		opts = append(opts, opt)
-	}
+	opts = append(opts, sec...)
 	nc, err := n.connect(ctx, opts)
 	if err != nil {
 		return err
@@ -269,7 +264,7 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 		return err
 	}
 	n.srv = srv
-	n.log.Info("serving", "agents", len(n.handlers), "servers", n.cfg.Servers)
+	n.log.Info("serving", "agents", len(n.handlers), "servers", n.cfg.RedactedServers())
 	var tick <-chan time.Time
 	if n.registryEnabled() {
 		if err := rpc.Register(ctx, nc, n.Info(), n.cfg.ttl); err != nil {

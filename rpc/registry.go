@@ -304,57 +304,6 @@ func refreshNeed(ctx context.Context, st jetstream.Stream, need uint64) (uint64,
 	return max(need, last), err
 }
 
-// Connect connects to the brokers (any of servers), reconnecting forever
-// when the connection drops. opts are added after orch's defaults (for
-// broker credentials).
-func Connect(ctx context.Context, servers []string, name string, opts ...nats.Option) (*nats.Conn, error) {
-	if len(servers) == 0 {
-		servers = []string{nats.DefaultURL}
-	}
-	all := append([]nats.Option{
-		nats.Name(name),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
-		nats.ReconnectJitter(100*time.Millisecond, time.Second),
-		nats.RetryOnFailedConnect(false),
-		nats.Timeout(5 * time.Second),
-	}, opts...)
-	type result struct {
-		nc  *nats.Conn
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		nc, err := nats.Connect(joinURLs(servers), all...)
-		ch <- result{nc, err}
-	}()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return nil, fmt.Errorf("connecting to %s: %w", joinURLs(servers), r.err)
-		}
-		return r.nc, nil
-	case <-ctx.Done():
-		go func() {
-			if r := <-ch; r.nc != nil {
-				r.nc.Close()
-			}
-		}()
-		return nil, fmt.Errorf("connecting to %s: %w", joinURLs(servers), ctx.Err())
-	}
-}
-
-func joinURLs(servers []string) string {
-	s := ""
-	for i, u := range servers {
-		if i > 0 {
-			s += ","
-		}
-		s += u
-	}
-	return s
-}
-
 // KVKey turns any name into a valid key of a JetStream key-value bucket:
 // characters other than letters, digits, '-', '_' and '=' become '_', as
 // does a '.' at either end (dots inside are kept: they separate tokens).

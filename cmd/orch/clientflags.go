@@ -5,13 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/orch-fleet/orch/fleet"
+	"github.com/orch-fleet/orch/internal/clientconf"
 	"github.com/orch-fleet/orch/internal/fleetops"
 	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/rpc"
@@ -19,9 +17,12 @@ import (
 
 // clientFlags are the flags every fleet command shares.
 type clientFlags struct {
-	e          *env
-	server     string
-	key        string
+	e  *env
+	fs *flag.FlagSet
+	// conn holds the connection flags (clientconf keys) by flag name; the
+	// ones set on the command line override the environment and the
+	// client config file.
+	conn       map[string]*string
 	collective string
 	facts      stringList
 	classes    stringList
@@ -38,19 +39,18 @@ type clientFlags struct {
 	warnOnce   sync.Once
 }
 
-// addClientFlags registers the shared flags on fs; defaults come from the
-// environment (ORCH_SERVER, ORCH_KEY, ORCH_COLLECTIVE).
+// addClientFlags registers the shared flags on fs; the connection
+// settings are resolved when the command connects (see clientconf: flags
+// over environment over client config file).
 func addClientFlags(fs *flag.FlagSet, e *env, withFilter bool) *clientFlags {
-	c := &clientFlags{e: e}
-	def := func(name, fallback string) string {
-		if v := e.getenv(name); v != "" {
-			return v
+	c := &clientFlags{e: e, fs: fs, conn: map[string]*string{}}
+	for _, k := range clientconf.Keys() {
+		help := k.Help + " (env " + k.Env + "; client.hcl " + k.Name
+		if k.Default != "" {
+			help += "; default " + k.Default
 		}
-		return fallback
+		c.conn[k.Flag] = fs.String(k.Flag, "", help+")")
 	}
-	fs.StringVar(&c.server, "server", def("ORCH_SERVER", nats.DefaultURL), "broker `URLs`, comma-separated (env ORCH_SERVER)")
-	fs.StringVar(&c.key, "key", def("ORCH_KEY", ""), "client nkey seed `file` (env ORCH_KEY)")
-	fs.StringVar(&c.collective, "collective", def("ORCH_COLLECTIVE", rpc.DefaultCollective), "collective (env ORCH_COLLECTIVE)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for replies")
 	fs.StringVar(&c.discovery, "discovery", "", "discovery method: registry or broadcast (default: registry when it exists)")
 	fs.DurationVar(&c.dtimeout, "discovery-timeout", 2*time.Second, "cap on discovery: reading the registry, or collecting broadcast replies")
@@ -91,14 +91,33 @@ func (c *clientFlags) filter() (fleet.Filter, error) {
 }
 
 // errNoKey is a usage error: the command cannot sign without a key.
-var errNoKey = errors.New("no client key: pass --key FILE or set ORCH_KEY (orch keygen --out FILE creates one; nodes must trust its public key)")
+var errNoKey = errors.New("no client key: pass --key FILE, set ORCH_KEY or key in the client config file (orch keygen --out FILE creates one; nodes must trust its public key)")
+
+// settings resolves the connection settings.
+func (c *clientFlags) settings() (*clientconf.Config, error) {
+	set := map[string]string{}
+	c.fs.Visit(func(f *flag.Flag) {
+		if v, ok := c.conn[f.Name]; ok {
+			set[f.Name] = *v
+		}
+	})
+	return clientconf.Resolve(clientconf.Sources{Getenv: c.e.getenv, Flags: set})
+}
 
 // connect opens the broker connection and the signing client.
 func (c *clientFlags) connect(ctx context.Context) (*rpc.Client, func(), error) {
-	if c.key == "" {
+	cfg, err := c.settings()
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Get(clientconf.SigningKey) == "" {
 		return nil, nil, errNoKey
 	}
-	key, err := rpc.LoadKey(c.key)
+	key, err := rpc.LoadKey(cfg.Get(clientconf.SigningKey))
+	if err != nil {
+		return nil, nil, err
+	}
+	sec, err := cfg.Security().Options()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -108,10 +127,11 @@ func (c *clientFlags) connect(ctx context.Context) (*rpc.Client, func(), error) 
 		return nil, nil, fmt.Errorf("--broker-grace must be positive, not %s", c.grace)
 	}
 	watch := rpc.NewBrokerWatch(c.grace)
-	nc, err := rpc.Connect(cctx, strings.Split(c.server, ","), "orch "+callerName(), watch.Options()...)
+	nc, err := rpc.Connect(cctx, cfg.Servers(), "orch "+callerName(), append(watch.Options(), sec...)...)
 	if err != nil {
 		return nil, nil, err
 	}
+	c.collective = cfg.Get(clientconf.Collective)
 	cl := rpc.NewClient(nc, key, rpc.ClientOptions{Collective: c.collective, Name: callerName(), Broker: watch})
 	cl.SetSchemas(builtin.Schema)
 	return cl, nc.Close, nil

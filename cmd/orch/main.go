@@ -65,7 +65,8 @@ func commands() map[string]command {
 	return map[string]command{
 		"version":  {"orch version", "print the version", runVersion},
 		"agent":    {"orch agent --config FILE [--check]", "run the node daemon", runAgent},
-		"broker":   {"orch broker [--listen ADDR] [--store-dir DIR] [flags]", "run an embedded NATS broker with JetStream", runBroker},
+		"broker":   {"orch broker [--listen ADDR] [--config FILE] [--store-dir DIR] [flags] | orch broker gen-auth [flags]", "run an embedded NATS broker with JetStream, or write its authorization config", runBroker},
+		"config":   {"orch config [--json] [connection flags]", "show the effective connection settings and their source", runConfig},
 		"keygen":   {"orch keygen --out FILE", "create an nkey seed file and print its public key", runKeygen},
 		"ping":     {"orch ping" + filters + " [flags]", "ping every discovered node", runPing},
 		"discover": {"orch discover" + filters + " [flags]", "list the nodes a filter selects", runDiscover},

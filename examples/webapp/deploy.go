@@ -45,11 +45,14 @@ func main() {
 }
 
 func upgrade(ctx context.Context, cluster, revision string, loadTimeout, interval time.Duration) error {
-	fleet, err := orch.Connect(ctx, orch.Options{
-		Servers: strings.Split(os.Getenv("ORCH_SERVER"), ","),
-		KeyFile: os.Getenv("ORCH_KEY"),
-		Name:    "webapp-deploy.go",
-	})
+	// The same settings as the orch CLI: client config file, then
+	// ORCH_SERVER, ORCH_KEY, ORCH_BROKER_NKEY, ORCH_TLS_CA, ...
+	opts, err := orch.ClientOptions(os.Getenv)
+	if err != nil {
+		return err
+	}
+	opts.Name = "webapp-deploy.go"
+	fleet, err := orch.Connect(ctx, opts)
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/orch-fleet/orch"
+	"github.com/orch-fleet/orch/broker"
 )
 
 // playbook holds playbook/deploy.hcl and playbook/modules, a copy of the
@@ -164,7 +165,11 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 		return nil, err
 	}
 	f.ServerURL = fmt.Sprintf("nats://127.0.0.1:%d", ports[0])
-	if err := f.spawn("broker", o.Binary, "broker", "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--store-dir", filepath.Join(dir, "broker"), "--quiet"); err != nil {
+	authConf, err := f.writeAuth(pub)
+	if err != nil {
+		return nil, fmt.Errorf("writing the broker's authorization: %w", err)
+	}
+	if err := f.spawn("broker", o.Binary, "broker", "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--config", authConf, "--store-dir", filepath.Join(dir, "broker"), "--quiet"); err != nil {
 		return nil, err
 	}
 	if err := waitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", ports[0])); err != nil {
@@ -227,12 +232,14 @@ func (f *Fleet) pidPath(name string) string { return filepath.Join(f.o.Dir, "pid
 // Dir returns the fleet's directory.
 func (f *Fleet) Dir() string { return f.o.Dir }
 
-// Env returns the environment a client needs: ORCH_SERVER, ORCH_KEY and the
-// demo's own variables.
+// Env returns the environment a client needs: ORCH_SERVER, ORCH_KEY,
+// ORCH_BROKER_NKEY (the broker authenticates the operator by the same key)
+// and the demo's own variables.
 func (f *Fleet) Env() map[string]string {
 	return map[string]string{
 		"ORCH_SERVER":              f.ServerURL,
 		"ORCH_KEY":                 f.KeyFile,
+		"ORCH_BROKER_NKEY":         f.KeyFile,
 		"ORCH_DEMO_HAPROXY_SOCKET": f.HAProxySocket,
 		"ORCH_DEMO_URL":            f.FrontURL,
 		"ORCH_DEMO_DIR":            f.o.Dir,
@@ -501,6 +508,49 @@ func (f *Fleet) setFault(name string, on bool) error {
 	return nil
 }
 
+// nodeAgents are the agents the node id serves.
+func nodeAgents(id string) []string {
+	switch {
+	case id == "lb1":
+		return []string{"rpcutil", "haproxy", "nrpe"}
+	case strings.HasPrefix(id, "web"):
+		return []string{"rpcutil", "appmgr", "nrpe"}
+	}
+	return []string{"rpcutil", "angelia"}
+}
+
+// nodeKeyFile is the nkey seed of node id: it signs the node's replies and
+// authenticates it to the broker.
+func (f *Fleet) nodeKeyFile(id string) string { return filepath.Join(f.o.Dir, "nodes", id, "node.nk") }
+
+// writeAuth creates every node's key and writes the broker's
+// authorization (orch broker gen-auth's): the operator's key as the one
+// client, each node confined to its own subjects. It returns its path.
+func (f *Fleet) writeAuth(clientPub string) (string, error) {
+	cfg := broker.AuthConfig{Clients: []broker.AuthClient{{Name: "demo", Key: clientPub}}}
+	for _, id := range Nodes() {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			return "", err
+		}
+		seed, _ := kp.Seed()
+		pub, _ := kp.PublicKey()
+		if err := os.MkdirAll(filepath.Dir(f.nodeKeyFile(id)), 0o755); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(f.nodeKeyFile(id), append(seed, '\n'), 0o600); err != nil {
+			return "", err
+		}
+		cfg.Nodes = append(cfg.Nodes, broker.AuthNode{Identity: id, Key: pub, Agents: nodeAgents(id)})
+	}
+	conf, err := broker.GenerateAuth(cfg)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(f.o.Dir, "broker", "auth.conf")
+	return path, os.WriteFile(path, conf, 0o644)
+}
+
 // nodeConfig is the orch agent config of a node.
 func (f *Fleet) nodeConfig(id, pub, hookURL string) string {
 	var b strings.Builder
@@ -509,12 +559,14 @@ identity          = %q
 servers           = [%q]
 data_dir          = %q
 audit_log         = %q
+key_file          = %q
+broker_nkey_file  = %q
 register_interval = "5s"
 registry_ttl      = "20s"
 client "demo" {
   key = %q
 }
-`, id, id, f.ServerURL, filepath.Join(f.o.Dir, "nodes", id), filepath.Join(f.o.Dir, "nodes", id, "audit.jsonl"), pub)
+`, id, id, f.ServerURL, filepath.Join(f.o.Dir, "nodes", id), filepath.Join(f.o.Dir, "nodes", id, "audit.jsonl"), f.nodeKeyFile(id), f.nodeKeyFile(id), pub)
 	check := fmt.Sprintf(`provider "nrpe" {
   commands = {
     check_load = "%s %s"
@@ -597,7 +649,8 @@ func (f *Fleet) Notifications() []map[string]any {
 
 // Client connects the SDK to the fleet.
 func (f *Fleet) Client(ctx context.Context) (*orch.Fleet, error) {
-	return orch.Connect(ctx, orch.Options{Servers: []string{f.ServerURL}, KeyFile: f.KeyFile, Name: "orch-demo"})
+	return orch.Connect(ctx, orch.Options{Servers: []string{f.ServerURL}, KeyFile: f.KeyFile, Name: "orch-demo",
+		Security: orch.ConnSecurity{NkeyFile: f.KeyFile}})
 }
 
 func (f *Fleet) waitRegistered(ctx context.Context) error {
