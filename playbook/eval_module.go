@@ -30,11 +30,19 @@ func (s *scope) evalCall(dv *decl) {
 		after = append(after, s.prefix+"module."+m)
 	}
 	for _, k := range keys {
-		vars, diags := s.callInputs(c, k.child(ctx))
+		addr := s.prefix + "module." + c.name + k.index
+		ictx, deps, rollout := k.child(ctx), nodeDeps, s.rollout
+		if c.rollout != nil {
+			var ok bool
+			if ictx, deps, ok = s.startRollout(c, addr, ictx, nodeDeps); ok {
+				rollout = addr
+			}
+		}
+		vars, diags := s.callInputs(c, ictx)
 		s.ev.sink.add(c.rng, diags)
 		child := &scope{
-			prefix: s.prefix + "module." + c.name + k.index + ".", mod: c.child, vars: vars, funcs: s.funcs,
-			ev: s.ev, nodeDeps: nodeDeps, after: after,
+			prefix: addr + ".", mod: c.child, vars: vars, funcs: s.funcs,
+			ev: s.ev, nodeDeps: deps, after: after, rollout: rollout,
 		}
 		s.ev.sink.add(hcl.Range{Filename: c.child.path}, checkValidations(c.child, knownOnly(vars), s.funcs))
 		child.run()
@@ -84,4 +92,32 @@ func knownOnly(vars map[string]cty.Value) map[string]cty.Value {
 		}
 	}
 	return out
+}
+
+// startRollout evaluates a module instance's rollout block, registers the
+// rollout, and returns the context of the call's arguments (with
+// rollout.batch, the current batch: unknown until the engine runs it) and
+// the node sets the module's resources depend on (the batch's key too).
+func (s *scope) startRollout(c *moduleCall, addr string, ctx *hcl.EvalContext, deps map[string]bool) (*hcl.EvalContext, map[string]bool, bool) {
+	if s.rollout != "" {
+		s.ev.sink.add(c.rng, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Nested rollout", Detail: fmt.Sprintf("%s is inside the rollout of %s; rollouts do not nest.", addr, s.rollout), Subject: c.rollout.rng.Ptr()}})
+		return ctx, deps, false
+	}
+	ro, diags := s.evalRollout(c.rollout, addr, ctx)
+	s.ev.sink.add(c.rollout.rng, diags)
+	if ro == nil {
+		return ctx, deps, false
+	}
+	s.ev.rollouts[addr], s.ev.rolloutRanges[addr] = ro, c.rollout.rng
+	batch, ok := s.ev.nodeVals[ro.BatchKey]
+	if !ok {
+		batch = cty.UnknownVal(cty.List(cty.String))
+	}
+	child := ctx.NewChild()
+	child.Variables = map[string]cty.Value{"rollout": cty.ObjectVal(map[string]cty.Value{"batch": batch})}
+	all := map[string]bool{ro.BatchKey: true}
+	for k := range deps {
+		all[k] = true
+	}
+	return child, all, true
 }

@@ -27,6 +27,7 @@ type instance struct {
 	static    staticMeta
 	declDeps  []string // decl keys referenced in the same scope
 	afterPref []string // instance-address prefixes depended on
+	rollout   string   // the rollout the instance belongs to, "" = none
 }
 
 // staticMeta are the meta-arguments that must be known at compile time.
@@ -39,6 +40,8 @@ type staticMeta struct {
 	failOK      bool
 	retry       catalog.Retry
 	noop        bool
+	when        string
+	maxFailed   catalog.Size
 }
 
 // typeSpec is the hcldec spec of a resource type's arguments. Required
@@ -175,7 +178,7 @@ func (s *scope) evalDecl(dv *decl) {
 	if !ok {
 		return
 	}
-	proto := instance{decl: d, scope: s, nodeSets: s.nodeSetsOf(r, len(r.vars) > 0), declDeps: sortedKeys(r.decls)}
+	proto := instance{decl: d, scope: s, nodeSets: s.nodeSetsOf(r, len(r.vars) > 0), declDeps: sortedKeys(r.decls), rollout: s.rollout}
 	for m := range r.modules {
 		proto.afterPref = append(proto.afterPref, s.prefix+"module."+m)
 	}
@@ -323,7 +326,7 @@ func (e *metaEval) boolean(a *hcl.Attribute) bool {
 
 // staticMetaArgs are the meta-arguments metaEval evaluates, in the order
 // their diagnostics come.
-var staticMetaArgs = []string{"description", "batch_size", "batch_sleep", "timeout", "any_one", "fail_ok", "noop"}
+var staticMetaArgs = []string{"description", "batch_size", "batch_sleep", "timeout", "any_one", "fail_ok", "noop", "when", "max_failed"}
 
 // eval evaluates the meta-arguments of d.
 func (e *metaEval) eval(d *resourceDecl) staticMeta {
@@ -348,12 +351,32 @@ func (e *metaEval) eval(d *resourceDecl) staticMeta {
 			m.failOK = e.boolean(a)
 		case "noop":
 			m.noop = e.boolean(a)
+		case "when":
+			m.when = e.when(a)
+		case "max_failed":
+			m.maxFailed = e.size(a, 0)
 		}
 	}
 	if d.retry != nil {
 		m.retry = e.retry(d.retry)
 	}
 	return m
+}
+
+// when evaluates the when meta-argument: "success" (the default),
+// "failure" or "always".
+func (e *metaEval) when(a *hcl.Attribute) string {
+	txt, ok := e.str(a)
+	switch {
+	case !ok:
+		return ""
+	case txt == "success":
+		return catalog.WhenSuccess
+	case txt == catalog.WhenFailure || txt == catalog.WhenAlways:
+		return txt
+	}
+	e.invalid(a, fmt.Sprintf("when is \"success\" (the default: after everything it follows succeeded), \"failure\" (only when something it follows failed) or \"always\" (whatever happened, also after an interrupt), not %q.", txt))
+	return ""
 }
 
 // retry evaluates a retry block.

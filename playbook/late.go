@@ -21,6 +21,7 @@ func (p *program) resource(in *instance) *catalog.Resource {
 		BatchSize: in.static.batchSize, BatchSleep: in.static.batchSleep, Timeout: in.static.timeout,
 		Retry: in.static.retry, AnyOne: in.static.anyOne, FailOK: in.static.failOK, NoOp: in.static.noop,
 		NodeSets: sortedKeys(in.nodeSets), HasTargets: in.targets != cty.NilVal,
+		When: in.static.when, MaxFailed: in.static.maxFailed, Rollout: in.rollout,
 	}
 	if in.args.IsKnown() {
 		if m, ok := knownArgs(in.args); ok {

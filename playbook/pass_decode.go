@@ -49,7 +49,7 @@ var nodesSchema = &hcl.BodySchema{
 }
 
 // metaArgs are the arguments every resource takes besides its type's own.
-var metaArgs = []string{"targets", "depends_on", "for_each", "count", "batch_size", "batch_sleep", "timeout", "any_one", "fail_ok", "noop", "description", "expect"}
+var metaArgs = []string{"targets", "depends_on", "for_each", "count", "batch_size", "batch_sleep", "timeout", "any_one", "fail_ok", "noop", "description", "expect", "when", "max_failed"}
 
 var resourceMetaSchema = func() *hcl.BodySchema {
 	s := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "retry"}}}
@@ -125,8 +125,22 @@ type moduleCall struct {
 	forEach   *hcl.Attribute
 	count     *hcl.Attribute
 	dependsOn *hcl.Attribute
-	rng       hcl.Range
-	child     *module
+	// rollout is the call's rollout block: the module's resources are
+	// applied to a node set batch by batch. Nil: applied at once.
+	rollout *rolloutDecl
+	rng     hcl.Range
+	child   *module
+}
+
+// rolloutDecl is a module call's rollout block.
+type rolloutDecl struct {
+	attrs hcl.Attributes
+	rng   hcl.Range
+}
+
+// rolloutSchema is the rollout block of a module call.
+var rolloutSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "nodes", Required: true}, {Name: "batches"}, {Name: "pause"}, {Name: "confirm"}, {Name: "max_failed"}},
 }
 
 // parser parses playbook files and module directories.
@@ -421,8 +435,12 @@ func moduleCallArgs(c *moduleCall, attrs hcl.Attributes) {
 }
 
 func (ps *parser) parseModuleCall(m *module, b *hcl.Block) (*moduleCall, hcl.Diagnostics) {
-	attrs, diags := b.Body.JustAttributes()
+	content, rest, diags := b.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "rollout"}}})
+	attrs, d := callAttributes(rest)
+	diags = append(diags, d...)
 	c := &moduleCall{name: b.Labels[0], inputs: hcl.Attributes{}, rng: b.DefRange}
+	c.rollout, d = parseRollout(content.Blocks)
+	diags = append(diags, d...)
 	moduleCallArgs(c, attrs)
 	src, ok := attrs["source"]
 	if !ok {
@@ -444,6 +462,45 @@ func (ps *parser) parseModuleCall(m *module, b *hcl.Block) (*moduleCall, hcl.Dia
 	}
 	c.child = child
 	return c, append(diags, c.checkInputs()...)
+}
+
+// callAttributes returns a module block's arguments once its rollout
+// block was taken out (hclsyntax's JustAttributes does not skip the
+// blocks PartialContent took).
+func callAttributes(rest hcl.Body) (hcl.Attributes, hcl.Diagnostics) {
+	hb, ok := rest.(*hclsyntax.Body)
+	if !ok {
+		return rest.JustAttributes() // JSON: the rollout property is hidden
+	}
+	var diags hcl.Diagnostics
+	for _, blk := range hb.Blocks {
+		if blk.Type != "rollout" {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Unexpected %q block", blk.Type),
+				Detail: "A module block takes arguments (its inputs, source, count, for_each, depends_on) and one rollout block.", Subject: blk.TypeRange.Ptr()})
+		}
+	}
+	attrs := make(hcl.Attributes, len(hb.Attributes))
+	for name, a := range hb.Attributes {
+		attrs[name] = a.AsHCLAttribute()
+	}
+	return attrs, diags
+}
+
+// parseRollout reads a module call's rollout block, if any (at most one).
+func parseRollout(blocks hcl.Blocks) (*rolloutDecl, hcl.Diagnostics) {
+	if len(blocks) == 0 {
+		return nil, nil
+	}
+	var diags hcl.Diagnostics
+	for _, b := range blocks[1:] {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate rollout block", Detail: "A module call has at most one rollout block.", Subject: b.DefRange.Ptr()})
+	}
+	c, d := bodyContent(blocks[0].Body, rolloutSchema)
+	diags = append(diags, d...)
+	if d.HasErrors() {
+		return nil, diags
+	}
+	return &rolloutDecl{attrs: c.Attributes, rng: blocks[0].DefRange}, diags
 }
 
 // moduleDir is a module directory as a module block names it and as it

@@ -43,6 +43,9 @@ type evaluation struct {
 	sink     diagSink
 	limits   limits
 	budget   budget // resource and module instances against limits.perCatalog
+	// rollouts are the module instances applied batch by batch, by address.
+	rollouts      map[string]*catalog.Rollout
+	rolloutRanges map[string]hcl.Range // the rollout blocks, for diagnostics
 }
 
 // diagSink collects evaluation diagnostics. Evaluation runs a declaration
@@ -91,7 +94,7 @@ func (p *program) evaluate(known catalog.Resolved) *evaluation {
 		return ev
 	}
 	ev := &evaluation{byAddr: map[string]*instance{}, nodeSets: map[string]*catalog.NodeSet{}, nodeVals: map[string]cty.Value{},
-		limits: p.limits, budget: budget{limit: p.limits.perCatalog}}
+		limits: p.limits, budget: budget{limit: p.limits.perCatalog}, rollouts: map[string]*catalog.Rollout{}, rolloutRanges: map[string]hcl.Range{}}
 	for addr, ids := range known {
 		vals := make([]cty.Value, len(ids))
 		for i, id := range ids {
@@ -138,6 +141,9 @@ type scope struct {
 	// after are instance-address prefixes every resource of the scope
 	// depends on (the module call's depends_on, inherited).
 	after []string
+	// rollout is the address of the rollout the scope's resources belong
+	// to ("" = none): the innermost module call with a rollout block.
+	rollout string
 	// values of resource decls, by "type.name", for references.
 	resVals map[string]cty.Value
 	// instances produced in this scope (and its module instances), and
@@ -215,6 +221,9 @@ func (s *scope) ctxFor(r *refs) *hcl.EvalContext {
 	for root := range h.roots {
 		vars[root] = cty.DynamicVal
 	}
+	if mods := s.moduleResults(); mods != cty.NilVal {
+		vars["module"] = mods
+	}
 	byType := map[string]map[string]cty.Value{}
 	add := func(key string, v cty.Value) {
 		t, n, _ := strings.Cut(key, ".")
@@ -239,6 +248,30 @@ func (s *scope) ctxFor(r *refs) *hcl.EvalContext {
 		vars[t] = withHoles(m, h.attrs[t])
 	}
 	return &hcl.EvalContext{Variables: vars, Functions: s.funcs}
+}
+
+// moduleResults is the value of `module` in expressions: the results of
+// the scope's rollout module calls (module.NAME.failed_nodes ...), known
+// once the rollout ran; NilVal when the scope calls no rollout.
+func (s *scope) moduleResults() cty.Value {
+	mods := map[string]cty.Value{}
+	for _, c := range s.mod.calls {
+		if c.rollout == nil {
+			continue
+		}
+		attrs := map[string]cty.Value{}
+		for _, a := range catalog.ResultAttrs() {
+			attrs[a] = cty.UnknownVal(cty.List(cty.String))
+			if v, ok := s.ev.nodeVals[catalog.ResultKey(s.prefix+"module."+c.name, a)]; ok {
+				attrs[a] = v
+			}
+		}
+		mods[c.name] = cty.ObjectVal(attrs)
+	}
+	if len(mods) == 0 {
+		return cty.NilVal
+	}
+	return cty.ObjectVal(mods)
 }
 
 // withHoles is the object of vals plus an unknown value for each hole.
@@ -294,6 +327,11 @@ func (s *scope) nodeSetsOf(r *refs, inherit bool) map[string]bool {
 			for _, a := range catalog.ResultAttrs() {
 				out[catalog.ResultKey(in.addr, a)] = true
 			}
+		}
+	}
+	for m := range r.moduleResults {
+		for _, a := range catalog.ResultAttrs() {
+			out[catalog.ResultKey(s.prefix+"module."+m, a)] = true
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package playbook
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -106,5 +107,39 @@ func (c *compiler) instances() hcl.Diagnostics {
 		r.DependsOn = sortedKeys(c.deps[in.addr])
 		c.cat.Resources = append(c.cat.Resources, r)
 	}
-	return nil
+	return c.rollouts()
+}
+
+// rollouts adds the rollouts to the catalog, with their members in
+// catalog order. A rollout with no resource is an error.
+func (c *compiler) rollouts() hcl.Diagnostics {
+	if len(c.ev.rollouts) == 0 {
+		return nil
+	}
+	c.cat.Rollouts = map[string]*catalog.Rollout{}
+	for addr, ro := range c.ev.rollouts {
+		cp := *ro
+		cp.Members = nil
+		c.cat.Rollouts[addr] = &cp
+	}
+	for _, r := range c.cat.Resources {
+		if ro := c.cat.Rollouts[r.Rollout]; ro != nil {
+			ro.Members = append(ro.Members, r.Addr)
+		}
+	}
+	var diags hcl.Diagnostics
+	for _, addr := range sortedKeys(keysOf(c.cat.Rollouts)) {
+		if ro := c.cat.Rollouts[addr]; len(ro.Members) == 0 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty rollout", Detail: fmt.Sprintf("%s has a rollout block but no resources to roll.", addr), Subject: c.ev.rolloutRanges[addr].Ptr()})
+		}
+	}
+	return diags
+}
+
+func keysOf[V any](m map[string]V) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
 }

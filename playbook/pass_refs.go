@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -22,7 +23,12 @@ type refs struct {
 	vars, locals, nodes, decls, modules map[string]bool
 	// results are the decls whose run results (changed_nodes, ok_nodes,
 	// failed_nodes) are referenced.
-	results     map[string]bool
+	results map[string]bool
+	// moduleResults are the rollout module calls whose results
+	// (module.NAME.failed_nodes ...) are referenced.
+	moduleResults map[string]bool
+	// batch: rollout.batch is referenced (a rollout module call's inputs).
+	batch       bool
 	each, count bool
 	// self is the declaration's own key when it refers to itself (an
 	// error): evaluation gives it the placeholder value.
@@ -30,7 +36,7 @@ type refs struct {
 }
 
 func newRefs() *refs {
-	return &refs{vars: map[string]bool{}, locals: map[string]bool{}, nodes: map[string]bool{}, decls: map[string]bool{}, modules: map[string]bool{}, results: map[string]bool{}}
+	return &refs{vars: map[string]bool{}, locals: map[string]bool{}, nodes: map[string]bool{}, decls: map[string]bool{}, modules: map[string]bool{}, results: map[string]bool{}, moduleResults: map[string]bool{}}
 }
 
 // holes are the names references use that the module does not declare.
@@ -61,8 +67,9 @@ type refChecker struct {
 
 // refSite says where traversals come from.
 type refSite struct {
-	self       string // the declaration's own address: references to it are self references
-	allowReply bool   // in an rpc resource's expect expression
+	self         string // the declaration's own address: references to it are self references
+	allowReply   bool   // in an rpc resource's expect expression
+	allowRollout bool   // in the inputs of a module call with a rollout block
 }
 
 // collect classifies travs into r and reports references to things that
@@ -100,6 +107,11 @@ func (rc *refChecker) classify(r *refs, t hcl.Traversal, site refSite) *hcl.Diag
 		}
 	case "module":
 		return rc.moduleRef(r, t, site)
+	case "rollout":
+		if !site.allowRollout || attrName(t) != "batch" {
+			return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid reference", Detail: "rollout.batch (the current batch of nodes) is only available in the arguments of a module block that has a rollout block.", Subject: t.SourceRange().Ptr()}
+		}
+		r.batch = true
 	default:
 		return rc.resourceRef(r, t, site)
 	}
@@ -187,12 +199,36 @@ func (rc *refChecker) moduleRef(r *refs, t hcl.Traversal, site refSite) *hcl.Dia
 	switch {
 	case !found:
 		return rc.undeclared(t, "module", attr, names)
-	case len(t) > 2:
-		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported reference", Detail: "Modules have no outputs; depend on a whole module with depends_on = [module.NAME].", Subject: t.SourceRange().Ptr()}
 	case "module."+attr == site.self:
 		return selfRef(site.self, t)
+	case len(t) > 2:
+		if d := rc.moduleResultRef(t, attr); d != nil {
+			return d
+		}
+		r.moduleResults[attr] = true
 	}
 	r.modules[attr] = true
+	return nil
+}
+
+// moduleResultRef checks module.NAME.ATTR: only the results of a rollout
+// (failed_nodes, ok_nodes, changed_nodes) of a module called once.
+func (rc *refChecker) moduleResultRef(t hcl.Traversal, name string) *hcl.Diagnostic {
+	var call *moduleCall
+	for _, c := range rc.m.calls {
+		if c.name == name {
+			call = c
+		}
+	}
+	a, isAttr := t[2].(hcl.TraverseAttr)
+	switch {
+	case call.rollout == nil:
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported reference", Detail: "Modules have no outputs; depend on a whole module with depends_on = [module.NAME]. Only a module with a rollout block has results (module.NAME.failed_nodes, ok_nodes, changed_nodes).", Subject: t.SourceRange().Ptr()}
+	case call.count != nil || call.forEach != nil:
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported reference", Detail: "The results of a rollout can be used when its module is called once (without count or for_each).", Subject: t.SourceRange().Ptr()}
+	case !isAttr || !slices.Contains(catalog.ResultAttrs(), a.Name):
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported reference", Detail: fmt.Sprintf("A rollout's results are %s.", strings.Join(catalog.ResultAttrs(), ", ")), Subject: t.SourceRange().Ptr()}
+	}
 	return nil
 }
 
@@ -312,7 +348,7 @@ func (rc *refChecker) resourceRefs(d *resourceDecl) (*refs, hcl.Diagnostics) {
 func (rc *refChecker) localRefs(l *hcl.Attribute) (*refs, bool, hcl.Diagnostics) {
 	r := newRefs()
 	diags := rc.collect(r, l.Expr.Variables(), refSite{self: "local." + l.Name})
-	if len(r.decls) > 0 || len(r.results) > 0 || r.each || r.count {
+	if len(r.decls) > 0 || len(r.results) > 0 || len(r.moduleResults) > 0 || r.each || r.count {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid local value", Detail: "Local values may refer to variables, node sets and other locals, not to resources, each or count.", Subject: l.Expr.Range().Ptr()})
 		return r, false, diags
 	}
@@ -347,6 +383,11 @@ func (rc *refChecker) callRefs(c *moduleCall) (*refs, hcl.Diagnostics) {
 		}
 	}
 	self := "module." + c.name
-	diags := inSourceOrder(rc.collect(r, travs, refSite{self: self}))
+	if c.rollout != nil {
+		for _, a := range c.rollout.attrs {
+			travs = append(travs, a.Expr.Variables()...)
+		}
+	}
+	diags := inSourceOrder(rc.collect(r, travs, refSite{self: self, allowRollout: c.rollout != nil}))
 	return r, append(diags, rc.dependsOn(c.dependsOn, r, self)...)
 }
