@@ -105,16 +105,16 @@ func (s *scope) startRollout(c *moduleCall, addr string, ctx *hcl.EvalContext, d
 	}
 	ro, diags := s.evalRollout(c.rollout, addr, ctx)
 	s.ev.sink.add(c.rollout.rng, diags)
-	if ro == nil {
-		return ctx, deps, false
-	}
-	s.ev.rollouts[addr], s.ev.rolloutRanges[addr] = ro, c.rollout.rng
-	batch, ok := s.ev.nodeVals[ro.BatchKey]
-	if !ok {
-		batch = cty.UnknownVal(cty.List(cty.String))
-	}
+	batch := cty.UnknownVal(cty.List(cty.String))
 	child := ctx.NewChild()
 	child.Variables = map[string]cty.Value{"rollout": cty.ObjectVal(map[string]cty.Value{"batch": batch})}
+	if ro == nil {
+		return child, deps, false // reported; rollout.batch stays unknown
+	}
+	s.ev.rollouts[addr], s.ev.rolloutRanges[addr] = ro, c.rollout.rng
+	if v, ok := s.ev.nodeVals[ro.BatchKey]; ok {
+		child.Variables["rollout"] = cty.ObjectVal(map[string]cty.Value{"batch": v})
+	}
 	all := map[string]bool{ro.BatchKey: true}
 	for k := range deps {
 		all[k] = true

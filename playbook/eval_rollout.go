@@ -18,6 +18,9 @@ func (s *scope) evalRollout(d *rolloutDecl, addr string, ctx *hcl.EvalContext) (
 		Batches: []catalog.Size{{Count: 1}}}
 	var diags hcl.Diagnostics
 	nodes := d.attrs["nodes"]
+	if nodes == nil {
+		return nil, nil // reported by decode
+	}
 	if t, td := hcl.AbsTraversalForExpr(nodes.Expr); !td.HasErrors() && t.RootName() == "nodes" && len(t) == 2 {
 		ro.NodeSet = s.nodeAddr(attrName(t))
 	} else {

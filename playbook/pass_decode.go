@@ -496,11 +496,9 @@ func parseRollout(blocks hcl.Blocks) (*rolloutDecl, hcl.Diagnostics) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate rollout block", Detail: "A module call has at most one rollout block.", Subject: b.DefRange.Ptr()})
 	}
 	c, d := bodyContent(blocks[0].Body, rolloutSchema)
-	diags = append(diags, d...)
-	if d.HasErrors() {
-		return nil, diags
-	}
-	return &rolloutDecl{attrs: c.Attributes, rng: blocks[0].DefRange}, diags
+	// Kept even when wrong, so that rollout.batch in the call's
+	// arguments is not reported as well.
+	return &rolloutDecl{attrs: c.Attributes, rng: blocks[0].DefRange}, append(diags, d...)
 }
 
 // moduleDir is a module directory as a module block names it and as it

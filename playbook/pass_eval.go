@@ -256,7 +256,8 @@ func (s *scope) ctxFor(r *refs) *hcl.EvalContext {
 func (s *scope) moduleResults() cty.Value {
 	mods := map[string]cty.Value{}
 	for _, c := range s.mod.calls {
-		if c.rollout == nil {
+		if c.rollout == nil || c.count != nil || c.forEach != nil {
+			mods[c.name] = cty.DynamicVal // no results: reported by the references pass
 			continue
 		}
 		attrs := map[string]cty.Value{}

@@ -109,6 +109,7 @@ func (rc *refChecker) classify(r *refs, t hcl.Traversal, site refSite) *hcl.Diag
 		return rc.moduleRef(r, t, site)
 	case "rollout":
 		if !site.allowRollout || attrName(t) != "batch" {
+			rc.holes.add("rollout", "")
 			return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid reference", Detail: "rollout.batch (the current batch of nodes) is only available in the arguments of a module block that has a rollout block.", Subject: t.SourceRange().Ptr()}
 		}
 		r.batch = true
