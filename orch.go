@@ -334,6 +334,11 @@ type ApplyOptions struct {
 	OnEvent func(Event)
 	// Stop, when closed, stops the run gracefully.
 	Stop <-chan struct{}
+	// Confirm answers a rollout's confirmation (confirm = true: after the
+	// canary; every batch with ConfirmEach): false stops the rollout. Nil:
+	// nobody can confirm, so such a rollout stops after its canary.
+	Confirm     func(ctx context.Context, question string) bool
+	ConfirmEach bool
 	// NoHistory leaves the run out of the collective's run history
 	// (docs/runs.md), where every run is recorded by default.
 	NoHistory bool
@@ -369,7 +374,7 @@ func (f *Fleet) Apply(ctx context.Context, path string, o ApplyOptions) (*Report
 	}
 	run := f.beginRun(ctx, path, res, o)
 	rep, err := engine.Run(ctx, res.Catalog, resources.Builtin(), rpc.NewFleet(f.client, rpc.DiscoverOptions{Method: f.o.Discovery}), engine.Options{
-		Parallelism: o.Parallelism, FailFast: o.FailFast, NoOp: o.NoOp, Events: history.Tee(o.OnEvent, run.Event), Stop: o.Stop,
+		Parallelism: o.Parallelism, FailFast: o.FailFast, NoOp: o.NoOp, Confirm: o.Confirm, ConfirmEach: o.ConfirmEach, Events: history.Tee(o.OnEvent, run.Event), Stop: o.Stop,
 		Locker: f.client, LockName: o.Lock, LockHolder: f.o.Name,
 	})
 	run.Finish(rep, err)

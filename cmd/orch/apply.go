@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/orch-fleet/orch/engine"
 	"github.com/orch-fleet/orch/history"
@@ -22,6 +24,8 @@ type runFlags struct {
 	cf          *clientFlags
 	parallelism int
 	failFast    bool
+	yes         bool // --yes: confirm rollouts in advance
+	confirmEach bool // --confirm-each
 	report      string
 	junit       string
 	lock        string
@@ -48,6 +52,8 @@ func addRunFlags(fs *flag.FlagSet, e *env, apply bool) *runFlags {
 	fs.BoolVar(&rf.noHistory, "no-history", false, "do not record the run in the collective's run history")
 	if apply {
 		fs.BoolVar(&rf.failFast, "fail-fast", false, "start nothing new after the first failure")
+		fs.BoolVar(&rf.yes, "yes", false, "answer yes to a rollout's confirmation (confirm = true) in advance")
+		fs.BoolVar(&rf.confirmEach, "confirm-each", false, "ask before every batch of a rollout after the first, not only after the canary")
 		fs.StringVar(&rf.junit, "junit", "", "write JUnit XML (a test case per resource instance) to `file`")
 		fs.StringVar(&rf.lock, "lock", "", "take the run lock `NAME` for the run (overrides the playbook's lock)")
 		fs.BoolVar(&rf.noLock, "no-lock", false, "do not take the playbook's run lock")
@@ -101,6 +107,7 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 		Parallelism: rf.parallelism, FailFast: rf.failFast, NoOp: noop, DefaultTimeout: rf.cf.timeout,
 		Events: history.Tee(out.Event, run.Event), Stop: stop,
 		LockName: rf.lock, LockHolder: fmt.Sprintf("%s pid %d (orch apply %s)", fleetops.CallerName(), os.Getpid(), path),
+		Confirm: confirmer(e, rf.yes, out), ConfirmEach: rf.confirmEach,
 	}
 	if !rf.noLock {
 		opts.Locker = cl
@@ -165,6 +172,32 @@ func writeHTMLReport(e *env, cmd, file string, run *history.Run) {
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "orch %s: writing the HTML report: %v\n", cmd, err)
+	}
+}
+
+// confirmer answers a rollout's questions: yes in advance with --yes, else
+// the person at the terminal; nil (nobody can answer: the rollout stops
+// after its canary) when stdin is not a terminal.
+func confirmer(e *env, yes bool, out views.Run) func(context.Context, string) bool {
+	switch {
+	case yes:
+		return func(context.Context, string) bool { return true }
+	case e.stdin == nil:
+		return nil
+	}
+	lines := bufio.NewScanner(e.stdin)
+	return func(ctx context.Context, question string) bool {
+		out.Notice(question + " [y/N] ")
+		answer := make(chan bool, 1)
+		go func() {
+			answer <- lines.Scan() && strings.HasPrefix(strings.ToLower(strings.TrimSpace(lines.Text())), "y")
+		}()
+		select {
+		case ok := <-answer:
+			return ok
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 

@@ -34,6 +34,8 @@ type env struct {
 	getenv func(string) string
 	// signals delivers SIGINT/SIGTERM/SIGHUP to long-running commands.
 	signals <-chan os.Signal
+	// stdin answers questions (a rollout's confirmation); nil: nobody can.
+	stdin io.Reader
 }
 
 // view returns the views' streams of e.
@@ -92,6 +94,9 @@ func main() {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, signals: sigs}
+	if views.IsTerminal(os.Stdin) && views.IsTerminal(os.Stderr) {
+		e.stdin = os.Stdin // questions only when a person is there to answer
+	}
 	os.Exit(run(context.Background(), e, os.Args[1:]))
 }
 

@@ -32,6 +32,10 @@ variable "max_failed" {
   type    = number
   default = 0
 }
+variable "confirm" {
+  type    = bool
+  default = false
+}
 nodes "alfa" {
   fact = { cluster = "alfa" }
 }
@@ -42,6 +46,7 @@ module "up" {
     nodes      = nodes.alfa
     batches    = [1, "100%"]
     max_failed = var.max_failed
+    confirm    = var.confirm
   }
 }
 resource "rpcutil_ping" "rescue" {
@@ -141,6 +146,16 @@ func TestApplyRollout(t *testing.T) {
 		}
 		if got := nodesOf(evs, "rpcutil_ping.rescue"); got != "web2" {
 			t.Errorf("the failure hook ran on %q, want web2", got)
+		}
+	})
+	t.Run("confirmation", func(t *testing.T) {
+		code, out, errOut := f.orch("apply", pb, "-json", "-var", "confirm=true")
+		if code != 1 || nodesOf(events(t, out), "module.up.nrpe_check.state") != "web1" || !strings.Contains(out+errOut, "nobody can give it") {
+			t.Errorf("no terminal, no --yes: exit %d, want 1 after the canary alone\n%s", code, errOut)
+		}
+		code, out, errOut = f.orch("apply", pb, "-json", "-var", "confirm=true", "--yes")
+		if code != 0 || nodesOf(events(t, out), "module.up.nrpe_check.state") != "web1,web2,web3" {
+			t.Errorf("--yes: exit %d, want every node\n%s", code, errOut)
 		}
 	})
 	t.Run("plan", func(t *testing.T) {
