@@ -124,14 +124,15 @@ func (e External) run(ctx context.Context, path string) (map[string]any, error) 
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	res := runner.Run(ctx, runner.Cmd{Argv: []string{path}, Dir: e.Dir, Timeout: timeout, Limit: orDefault(e.MaxOutput, DefaultMaxOutput)})
+	limit := orDefault(e.MaxOutput, DefaultMaxOutput)
+	res := runner.Run(ctx, runner.Cmd{Argv: []string{path}, Dir: e.Dir, Timeout: timeout, Limit: limit, StopAtLimit: true})
 	switch {
+	case res.Truncated:
+		return nil, fmt.Errorf("output larger than %d bytes: killed", limit)
 	case res.Err != nil:
 		return nil, res.Err
 	case res.ExitCode != 0:
 		return nil, fmt.Errorf("exit status %d: %s", res.ExitCode, res.Tail(3))
-	case res.Truncated:
-		return nil, fmt.Errorf("output larger than %d bytes", orDefault(e.MaxOutput, DefaultMaxOutput))
 	}
 	out := strings.TrimSpace(res.Stdout)
 	if strings.HasPrefix(out, "{") {
