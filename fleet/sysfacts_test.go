@@ -48,3 +48,23 @@ func TestFilterMatchSystemFacts(t *testing.T) {
 		})
 	}
 }
+
+func TestFactString(t *testing.T) {
+	tests := map[string]struct {
+		v    any
+		want string
+	}{
+		"string": {"debian", "debian"},
+		"number": {float64(4096), "4096"},
+		"bool":   {true, "true"},
+		"map":    {map[string]any{"release": "12", "family": "debian"}, `{"family":"debian","release":"12"}`},
+		"list":   {[]any{"a", "b"}, "[a b]"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := FactString(tc.v); got != tc.want {
+				t.Errorf("FactString(%v) = %q, want %q", tc.v, got, tc.want)
+			}
+		})
+	}
+}
