@@ -34,6 +34,7 @@ func writeFacts(t *testing.T, files map[string]string) string {
 func TestExternal(t *testing.T) {
 	tests := map[string]struct {
 		files   map[string]string
+		chmod   map[string]os.FileMode // after writing
 		want    map[string]any
 		wantErr []string // substrings of the error, one per failing file
 	}{
@@ -83,6 +84,7 @@ func TestExternal(t *testing.T) {
 		},
 		"world-writable file is refused": {
 			files:   map[string]string{"open.txt": "a=1\n"},
+			chmod:   map[string]os.FileMode{"open.txt": 0o666},
 			want:    map[string]any{},
 			wantErr: []string{"open.txt: writable by everyone"},
 		},
@@ -90,8 +92,8 @@ func TestExternal(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			dir := writeFacts(t, tt.files)
-			if name == "world-writable file is refused" {
-				if err := os.Chmod(filepath.Join(dir, "open.txt"), 0o666); err != nil {
+			for file, mode := range tt.chmod {
+				if err := os.Chmod(filepath.Join(dir, file), mode); err != nil {
 					t.Fatal(err)
 				}
 			}
