@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -214,6 +215,10 @@ func (ff FactFilter) match(facts map[string]any) bool {
 	return false
 }
 
+// LookupFact finds a fact by name, as filters do: a fact of that exact
+// name, else, for a dotted name (os.family), the value nested under it.
+func LookupFact(facts map[string]any, name string) (any, bool) { return lookupFact(facts, name) }
+
 // lookupFact finds a fact by name; dotted names reach into nested maps
 // (os.family).
 func lookupFact(facts map[string]any, name string) (any, bool) {
@@ -248,6 +253,11 @@ func factString(v any) string {
 		return strconv.FormatBool(x)
 	case nil:
 		return ""
+	case map[string]any:
+		// A subtree (os) reads as JSON, keys sorted, not Go map syntax.
+		if b, err := json.Marshal(x); err == nil {
+			return string(b)
+		}
 	}
 	return fmt.Sprint(v)
 }

@@ -17,6 +17,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 	"gopkg.in/yaml.v3"
 
+	"github.com/orch-fleet/orch/node/sysfacts"
 	"github.com/orch-fleet/orch/rpc"
 )
 
@@ -48,6 +49,8 @@ type Config struct {
 	FactsInline cty.Value `hcl:"facts,optional"`
 	FactsFile   string    `hcl:"facts_file,optional"`
 	Classes     []string  `hcl:"classes,optional"`
+	// SystemFacts configures built-in and facts.d facts (node/sysfacts).
+	SystemFacts *sysfacts.Config `hcl:"system_facts,block"`
 	// RegisterInterval is how often the node re-registers; RegistryTTL how
 	// long an entry lives without renewal (used when the node creates the
 	// bucket).
@@ -170,6 +173,7 @@ func ParseConfig(src []byte, path string) (*Config, hcl.Diagnostics) {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid facts", Detail: "facts must be an object, e.g. facts = { cluster = \"alfa\" }"})
 		}
 	}
+	diags = append(diags, c.SystemFacts.Check(path)...) // system facts
 	if c.FactsFile != "" && !filepath.IsAbs(c.FactsFile) {
 		c.FactsFile = filepath.Join(filepath.Dir(path), c.FactsFile)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/fleet"
+	"github.com/orch-fleet/orch/node/sysfacts"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/providers/builtin"
 	"github.com/orch-fleet/orch/rpc"
@@ -53,6 +54,7 @@ type Node struct {
 
 	mu    sync.RWMutex
 	facts map[string]any
+	sys   *sysfacts.Source // system facts (systemfacts.go)
 
 	handlers map[string]rpc.Handler
 	audit    *auditLog
@@ -87,6 +89,7 @@ func New(cfg *Config, o Options) (*Node, hcl.Diagnostics) {
 	if n.facts, err = cfg.Facts(); err != nil {
 		return fail("Cannot read facts", err)
 	}
+	n.sys = newSystemFacts(cfg, n.log) // system facts (systemfacts.go)
 	if cfg.AuditLog != "" {
 		if n.audit, err = openAuditLog(cfg.AuditLog); err != nil {
 			return fail("Cannot open the audit log", err)
@@ -210,6 +213,7 @@ func (n *Node) ReloadFacts(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	facts = n.withSystemFacts(facts) // system facts (systemfacts.go)
 	n.mu.Lock()
 	n.facts = facts
 	n.mu.Unlock()
@@ -226,6 +230,8 @@ func (n *Node) registryEnabled() bool { return n.cfg.Registry == nil || *n.cfg.R
 // re-reads the facts. On return in-flight requests have finished (or the
 // shutdown timeout passed) and the node is deregistered.
 func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
+	sysChanged, stopSys := n.startSystemFacts(ctx) // system facts (systemfacts.go)
+	defer stopSys()
 	opts := []nats.Option{
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { n.log.Warn("disconnected from broker", "err", err) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
@@ -279,6 +285,11 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 		case <-ctx.Done():
 			return n.shutdown()
 		case <-reload:
+			n.sys.Refresh() // system facts: collected again, merged on sysChanged
+			if err := n.ReloadFacts(ctx); err != nil {
+				n.log.Error("reloading facts", "err", err)
+			}
+		case <-sysChanged: // system facts (systemfacts.go)
 			if err := n.ReloadFacts(ctx); err != nil {
 				n.log.Error("reloading facts", "err", err)
 			}

@@ -205,7 +205,8 @@ func discoverFleet(ctx context.Context, e *env, cf *clientFlags, cmd string) (*r
 	return d, exitOK
 }
 
-// runFacts is `orch facts FACT`: how often each value occurs.
+// runFacts is `orch facts FACT`: how often each value occurs; a dotted
+// FACT reaches a nested fact, and a map fact reports each of its leaves.
 func runFacts(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet("facts", e.stderr)
 	cf := addClientFlags(fs, e, true)
@@ -220,6 +221,6 @@ func runFacts(ctx context.Context, e *env, args []string) int {
 	if nodes == nil {
 		return code
 	}
-	counts := fleetops.CountFacts(nodes, pos[0])
-	return viewErr(e, "facts", views.NewFacts(viewType(cf.json), e.view()).Counts(pos[0], counts, len(nodes)))
+	reports := fleetops.FactReports(nodes, pos[0])
+	return viewErr(e, "facts", views.NewFacts(viewType(cf.json), e.view()).Reports(pos[0], reports, len(nodes)))
 }

@@ -185,19 +185,69 @@ func Summarize(agent, action string, discovered int, res *call.Result, rtt *RTT,
 // vanished.
 func (s *Summary) OK() bool { return len(s.Missing) == 0 && len(s.Failed) == 0 && len(s.Vanished) == 0 }
 
+// Unset is the value CountFacts reports for nodes without the fact.
+const Unset = "(unset)"
+
 // CountFacts groups the nodes by the value of a fact: value -> identities,
-// "(unset)" for nodes without the fact.
+// Unset for nodes without the fact. A dotted name reaches a nested fact
+// (os.family) as filters do; a value that is itself a map counts as its
+// JSON (FactReports breaks it into its leaves instead).
 func CountFacts(nodes []fleet.NodeInfo, fact string) map[string][]string {
 	counts := map[string][]string{}
 	for _, n := range nodes {
-		v, ok := n.Facts[fact]
+		v, ok := fleet.LookupFact(n.Facts, fact)
 		key := fleet.FactString(v)
 		if !ok {
-			key = "(unset)"
+			key = Unset
 		}
 		counts[key] = append(counts[key], n.Identity)
 	}
 	return counts
+}
+
+// FactReport is the counts of one fact: value -> identities.
+type FactReport struct {
+	Fact   string
+	Values map[string][]string
+}
+
+// FactReports counts the values of fact over nodes. For a fact that is a
+// map (os), there is one report per leaf below it (os.arch, os.family,
+// …, in name order), each over every node; otherwise there is one report,
+// of fact itself, as CountFacts makes it.
+func FactReports(nodes []fleet.NodeInfo, fact string) []FactReport {
+	names := map[string]bool{}
+	for _, n := range nodes {
+		if v, ok := fleet.LookupFact(n.Facts, fact); ok {
+			leafNames(fact, v, names)
+		}
+	}
+	if len(names) == 0 {
+		names[fact] = true
+	}
+	sorted := make([]string, 0, len(names))
+	for name := range names {
+		sorted = append(sorted, name)
+	}
+	sort.Strings(sorted)
+	out := make([]FactReport, len(sorted))
+	for i, name := range sorted {
+		out[i] = FactReport{Fact: name, Values: CountFacts(nodes, name)}
+	}
+	return out
+}
+
+// leafNames adds the dotted names of the leaves of v, a fact named name:
+// name itself unless v is a non-empty map.
+func leafNames(name string, v any, names map[string]bool) {
+	m, ok := v.(map[string]any)
+	if !ok || len(m) == 0 {
+		names[name] = true
+		return
+	}
+	for k, sub := range m {
+		leafNames(name+"."+k, sub, names)
+	}
 }
 
 // Identities returns the identities of nodes, in order.

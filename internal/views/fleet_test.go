@@ -72,9 +72,9 @@ func TestDescribeViews(t *testing.T) {
 
 func TestNodeViews(t *testing.T) {
 	nodes := []fleet.NodeInfo{
-		{Identity: "web1", Facts: map[string]any{"cluster": "alfa"}},
-		{Identity: "web2", Facts: map[string]any{"cluster": "alfa"}},
-		{Identity: "lb1", Facts: map[string]any{}},
+		{Identity: "web1", Facts: map[string]any{"cluster": "alfa", "os": map[string]any{"family": "debian", "release": "12"}}},
+		{Identity: "web2", Facts: map[string]any{"cluster": "alfa", "os": map[string]any{"family": "debian", "release": "11"}}},
+		{Identity: "lb1", Facts: map[string]any{"os": map[string]any{"family": "redhat"}}},
 	}
 	for name, vt := range map[string]ViewType{"": Human, "_json": JSON} {
 		t.Run("discover"+name, func(t *testing.T) {
@@ -84,12 +84,15 @@ func TestNodeViews(t *testing.T) {
 			}
 			golden(t, "nodes/discover"+name+".golden", out.String()+"-- stderr --\n"+errb.String())
 		})
-		t.Run("facts"+name, func(t *testing.T) {
-			var out strings.Builder
-			if err := NewFacts(vt, NewView(&out, &out)).Counts("cluster", fleetops.CountFacts(nodes, "cluster"), len(nodes)); err != nil {
-				t.Fatal(err)
-			}
-			golden(t, "nodes/facts"+name+".golden", out.String())
-		})
+		// orch facts on a leaf, a dotted name and a map (one report per leaf).
+		for file, fact := range map[string]string{"facts": "cluster", "facts_dotted": "os.family", "facts_map": "os"} {
+			t.Run(file+name, func(t *testing.T) {
+				var out strings.Builder
+				if err := NewFacts(vt, NewView(&out, &out)).Reports(fact, fleetops.FactReports(nodes, fact), len(nodes)); err != nil {
+					t.Fatal(err)
+				}
+				golden(t, "nodes/"+file+name+".golden", out.String())
+			})
+		}
 	}
 }

@@ -43,8 +43,10 @@ func (v *View) Vanished(vs []fleetops.Vanished) { writeVanished(v.stderr, vs) }
 // Facts is the view of orch facts: how many nodes have each value of a
 // fact.
 type Facts interface {
-	// Counts renders counts (value -> identities) of fact over nodes.
-	Counts(fact string, counts map[string][]string, nodes int) error
+	// Reports renders the reports (fleetops.FactReports) of the fact
+	// asked for over nodes: one for a leaf fact, one per leaf below a map
+	// fact (orch facts os: os.arch, os.family, …).
+	Reports(fact string, reports []fleetops.FactReport, nodes int) error
 }
 
 // NewFacts returns the view of orch facts.
@@ -57,23 +59,35 @@ func NewFacts(vt ViewType, v *View) Facts {
 
 type factsJSON struct{ v *View }
 
-func (j factsJSON) Counts(fact string, counts map[string][]string, _ int) error {
-	return j.v.JSON(map[string]any{"fact": fact, "values": counts})
+// Reports writes {"fact": F, "values": {value: [identities]}} for a leaf
+// fact, and {"fact": F, "facts": {leaf: {value: [identities]}}} for a map.
+func (j factsJSON) Reports(fact string, reports []fleetops.FactReport, _ int) error {
+	if len(reports) == 1 && reports[0].Fact == fact {
+		return j.v.JSON(map[string]any{"fact": fact, "values": reports[0].Values})
+	}
+	leaves := make(map[string]map[string][]string, len(reports))
+	for _, r := range reports {
+		leaves[r.Fact] = r.Values
+	}
+	return j.v.JSON(map[string]any{"fact": fact, "facts": leaves})
 }
 
 type factsHuman struct{ v *View }
 
-func (h factsHuman) Counts(fact string, counts map[string][]string, nodes int) error {
-	values := make([]string, 0, len(counts))
-	for v := range counts {
-		values = append(values, v)
+func (h factsHuman) Reports(_ string, reports []fleetops.FactReport, nodes int) error {
+	for _, r := range reports {
+		values := make([]string, 0, len(r.Values))
+		for v := range r.Values {
+			values = append(values, v)
+		}
+		sort.Strings(values)
+		fmt.Fprintf(h.v.stdout, "Report for fact: %s\n\n", r.Fact)
+		for _, v := range values {
+			fmt.Fprintf(h.v.stdout, "  %-30s found %d times\n", v, len(r.Values[v]))
+		}
+		fmt.Fprintln(h.v.stdout)
 	}
-	sort.Strings(values)
-	fmt.Fprintf(h.v.stdout, "Report for fact: %s\n\n", fact)
-	for _, v := range values {
-		fmt.Fprintf(h.v.stdout, "  %-30s found %d times\n", v, len(counts[v]))
-	}
-	fmt.Fprintf(h.v.stdout, "\n%d node(s)\n", nodes)
+	fmt.Fprintf(h.v.stdout, "%d node(s)\n", nodes)
 	return nil
 }
 

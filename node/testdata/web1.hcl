@@ -15,6 +15,11 @@ facts = {
 facts_file = "/etc/orch/facts.yaml"   # merged over the inline facts; re-read on SIGHUP
 classes    = ["web", "webapp"]
 
+system_facts {                        # built-in facts and facts.d: see "Facts" below
+  dir     = "/etc/orch/facts.d"
+  refresh = "5m"
+}
+
 register_interval = "10s"
 registry_ttl      = "30s"
 

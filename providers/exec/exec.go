@@ -22,9 +22,9 @@ import (
 
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/fleet"
+	"github.com/orch-fleet/orch/internal/runner"
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/providers/action"
-	"github.com/orch-fleet/orch/providers/internal/runner"
 	"github.com/orch-fleet/orch/rpc"
 )
 

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/orch-fleet/orch/fleet"
-	"github.com/orch-fleet/orch/providers/internal/runner"
+	"github.com/orch-fleet/orch/internal/runner"
 	"github.com/orch-fleet/orch/rpc"
 )
 

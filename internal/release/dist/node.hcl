@@ -36,6 +36,17 @@ facts = {
 # facts_file = "/etc/orch/facts.yaml"   # re-read on systemctl reload orch-agent
 classes = []
 
+# System facts (os.family, kernel.release, networking.ip, ... listed in
+# docs/agent.md) are collected at start, every 5 minutes and on reload,
+# with the facts of /etc/orch/facts.d (YAML, JSON or key=value files, and
+# executables printing JSON or key=value lines) over them; the facts above
+# override both.
+# system_facts {
+#   dir     = "/etc/orch/facts.d"
+#   refresh = "5m"
+#   timeout = "10s"   # per facts.d executable
+# }
+
 # Trusted clients: the public key that `orch keygen --out client.nk` prints.
 # client "ops" {
 #   key = "U..."

@@ -36,7 +36,14 @@ type Cmd struct {
 	Timeout time.Duration
 	// Limit caps stdout and stderr, each; 0 means DefaultLimit.
 	Limit int
+	// StopAtLimit kills the command as soon as its stdout passes Limit
+	// (Result.Truncated, Result.Err set), rather than dropping the rest
+	// until it exits: for output that is useless once cut.
+	StopAtLimit bool
 }
+
+// errOutputLimit is why a StopAtLimit command was killed.
+var errOutputLimit = errors.New("output limit reached")
 
 // Result is what a command did.
 type Result struct {
@@ -61,6 +68,8 @@ func Run(ctx context.Context, c Cmd) Result {
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
 	cmd.Env, cmd.Dir = c.Env, c.Dir
 	if cmd.Env == nil {
@@ -77,6 +86,9 @@ func Run(ctx context.Context, c Cmd) Result {
 		limit = DefaultLimit
 	}
 	stdout, stderr := &capped{n: limit}, &capped{n: limit}
+	if c.StopAtLimit {
+		stdout.full = func() { stop(errOutputLimit) }
+	}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	start := time.Now()
 	err := cmd.Run()
@@ -85,7 +97,7 @@ func Run(ctx context.Context, c Cmd) Result {
 	switch {
 	case ctx.Err() != nil && cmd.ProcessState != nil && !cmd.ProcessState.Success():
 		r.TimedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
-		r.Err = fmt.Errorf("%s: killed after %s: %w", c.Argv[0], r.Elapsed.Round(time.Millisecond), ctx.Err())
+		r.Err = fmt.Errorf("%s: killed after %s: %w", c.Argv[0], r.Elapsed.Round(time.Millisecond), context.Cause(ctx))
 	case err == nil:
 		r.ExitCode = 0
 	case errors.As(err, &ee) && ee.ExitCode() >= 0:
@@ -117,6 +129,7 @@ type capped struct {
 	buf     bytes.Buffer
 	n       int
 	dropped bool
+	full    func() // called when output is first dropped; nil: nothing
 }
 
 func (w *capped) String() string { return w.buf.String() }
@@ -131,6 +144,10 @@ func (w *capped) Write(p []byte) (int, error) {
 		w.dropped = true
 	default:
 		w.buf.Write(p)
+	}
+	if w.dropped && w.full != nil {
+		w.full()
+		w.full = nil
 	}
 	return len(p), nil
 }
