@@ -71,31 +71,14 @@ func openBucket(ctx context.Context, nc *nats.Conn, name string) (jetstream.KeyV
 
 // Register writes info into the collective's registry bucket and its
 // last-seen bucket, creating them when they do not exist yet (registry
-// entries expire after ttl).
+// entries expire after ttl). It opens both buckets at every call: a process
+// that registers repeatedly keeps a Registrar instead.
 func Register(ctx context.Context, nc *nats.Conn, info fleet.NodeInfo, ttl time.Duration) error {
-	kv, err := registryBucket(ctx, nc, info.Collective, ttl, true)
+	r, err := NewRegistrar(ctx, nc, info.Collective, ttl)
 	if err != nil {
 		return err
 	}
-	seen, err := lastSeenBucket(ctx, nc, info.Collective, true)
-	if err != nil {
-		return err
-	}
-	info.Registered = time.Now().UTC()
-	b, err := json.Marshal(info)
-	if err != nil {
-		return fmt.Errorf("encoding registry entry: %w", err)
-	}
-	// Live entry first, then last seen: a reader that reads last seen
-	// first, then live (discoverRegistry) never takes a node that is
-	// registering for a missing one.
-	if _, err := kv.Put(ctx, info.Identity, b); err != nil {
-		return fmt.Errorf("registering %s: %w", info.Identity, err)
-	}
-	if _, err := seen.Put(ctx, info.Identity, b); err != nil {
-		return fmt.Errorf("registering %s (last seen): %w", info.Identity, err)
-	}
-	return nil
+	return r.Register(ctx, info)
 }
 
 // Deregister removes identity from the registry, and its last-seen entry
