@@ -77,6 +77,7 @@ func commands() map[string]command {
 		"fmt":      {"orch fmt [-check] [-diff] [PATH]...", "format playbook files canonically", runFmt},
 		"apply":    {"orch apply" + playbookArgs + " [flags]", "apply a playbook to the fleet", runApply},
 		"plan":     {"orch plan" + playbookArgs + " [flags]", "show what apply would do, changing nothing", runPlan},
+		"emulate":  {"orch emulate [--count N] [--facts NAME=V1,V2] [flags]", "run a fleet of N emulated nodes in this process", runEmulate},
 		"demo":     {"orch demo [up] [--dir DIR]", "run the webapp scenario on a demo fleet (demo up: keep it running)", runDemo},
 	}
 }
