@@ -60,6 +60,9 @@ type Client struct {
 	o       ClientOptions
 	schemas func(agent string) *ddl.Agent
 	url     string // the broker connected to at NewClient, for messages
+
+	cacheMu sync.Mutex
+	cache   *registryCache // set by WatchRegistry
 }
 
 // NewClient returns a client signing its requests with key.

@@ -34,6 +34,15 @@ type Mux struct {
 	// Delay, when set, returns how long to hold each message for one
 	// Server before dispatching it (emulated network latency); nil: none.
 	delay func() time.Duration
+	// jobs feed the workers that run admitted requests: a fixed pool, not
+	// a goroutine per request, so that a broadcast to 10,000 identities
+	// does not queue 10,000 runnable goroutines ahead of the connections'
+	// own (their flushers and readers), which held every reply back until
+	// all were computed (with a goroutine per request, the first of 10,000
+	// replies came after 125 ms).
+	jobs    chan muxJob
+	workers int
+	stop    chan struct{}
 
 	mu      sync.RWMutex
 	servers map[string]*Server
@@ -42,17 +51,32 @@ type Mux struct {
 	subs    []*nats.Subscription
 }
 
-// NewMux returns a Mux for collective ("" = DefaultCollective) over conns.
+// muxJob is one admitted request for one Server.
+type muxJob struct {
+	s    *Server
+	m    *nats.Msg
+	kind msgKind
+}
+
+// NewMux returns a Mux for collective ("" = DefaultCollective) over conns,
+// running at most workers requests at once (0 = 64; a handler that waits,
+// such as emulated work with a delay, holds a worker while it waits, so
+// raise it for those). Few workers keep replies flowing: with 1,024 the
+// first of 10,000 broadcast replies came after 45 ms, with 64 after 8 ms.
 // delay, when not nil, is asked per message and Server for a latency to
 // emulate.
-func NewMux(collective string, conns []*nats.Conn, delay func() time.Duration) (*Mux, error) {
+func NewMux(collective string, conns []*nats.Conn, workers int, delay func() time.Duration) (*Mux, error) {
 	if len(conns) == 0 {
 		return nil, errors.New("rpc mux: no connections")
 	}
 	if collective == "" {
 		collective = DefaultCollective
 	}
+	if workers <= 0 {
+		workers = 64
+	}
 	return &Mux{conns: conns, collective: collective, group: "orch-mux-" + NewRequestID()[:12], delay: delay,
+		jobs: make(chan muxJob, 1<<16), workers: workers, stop: make(chan struct{}),
 		servers: map[string]*Server{}, agents: map[string]bool{}}, nil
 }
 
@@ -104,6 +128,9 @@ func (x *Mux) Start(ctx context.Context) error {
 			sub{BroadcastSubject(c, a), x.group, func(m *nats.Msg) { x.all(m, kindBroadcast) }},
 			sub{AnyOneSubject(c, a), QueueGroup(a), x.anyOne})
 	}
+	for range x.workers {
+		go x.work()
+	}
 	for _, nc := range x.conns {
 		for _, s := range subs {
 			ns, err := nc.QueueSubscribe(s.subject, s.queue, s.h)
@@ -146,7 +173,20 @@ func (x *Mux) Shutdown(ctx context.Context) error {
 			break // ctx is done: the others would say the same
 		}
 	}
+	close(x.stop)
 	return errors.Join(errs...)
+}
+
+// work runs admitted requests until the Mux shuts down.
+func (x *Mux) work() {
+	for {
+		select {
+		case j := <-x.jobs:
+			j.s.run(j.m, j.kind)
+		case <-x.stop:
+			return
+		}
+	}
 }
 
 // direct hands a request on <collective>.node.<identity> to its Server;
@@ -189,16 +229,25 @@ func (x *Mux) anyOne(m *nats.Msg) {
 	}
 }
 
-// send dispatches m to s, after the emulated latency if there is one.
+// send hands m to s's worker queue, after the emulated latency if there
+// is one.
 func (x *Mux) send(s *Server, m *nats.Msg, kind msgKind) {
+	queue := func() {
+		if s.admit(m, kind) {
+			select {
+			case x.jobs <- muxJob{s, m, kind}:
+			case <-x.stop:
+				s.wg.Done()
+			}
+		}
+	}
 	if x.delay == nil {
-		s.dispatch(m, kind)
+		queue()
 		return
 	}
-	d := x.delay()
-	if d <= 0 {
-		s.dispatch(m, kind)
+	if d := x.delay(); d > 0 {
+		time.AfterFunc(d, queue)
 		return
 	}
-	time.AfterFunc(d, func() { s.dispatch(m, kind) })
+	queue()
 }

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -107,6 +110,9 @@ func Deregister(ctx context.Context, nc *nats.Conn, collective, identity string)
 // o.Timeout counts as unreachable. Reading last seen first means a node that
 // registers meanwhile (live entry first) is never taken for a missing one.
 func (c *Client) discoverRegistry(ctx context.Context, f fleet.Filter, o DiscoverOptions, mustExist bool) (*Discovery, error) {
+	if rc := c.registryCache(); rc != nil {
+		return c.discoverCached(ctx, rc, f, o)
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout())
 	defer cancel()
 	js, err := jetstream.New(c.nc)
@@ -124,12 +130,7 @@ func (c *Client) discoverRegistry(ctx context.Context, f fleet.Filter, o Discove
 		}
 		return nil, err
 	}
-	d := &Discovery{Method: DiscoverRegistry}
-	for _, e := range live {
-		if info, ok := decodeInfo(e.value); ok && f.Match(&info) {
-			d.Nodes = append(d.Nodes, info)
-		}
-	}
+	d := &Discovery{Method: DiscoverRegistry, Nodes: decodeMatching(live, f)}
 	if d.Missing, err = missingNodes(ctx, js, LastSeenBucket(c.o.Collective), seen, live, f); err != nil {
 		return nil, fmt.Errorf("discovering from the registry: %w", err)
 	}
@@ -163,6 +164,29 @@ func missingNodes(ctx context.Context, js jetstream.JetStream, bucket string, se
 		}
 	}
 	return missing, nil
+}
+
+// decodeMatching decodes the entries on every CPU (decoding is most of a
+// large registry's read) and keeps those f selects.
+func decodeMatching(entries map[string]bucketEntry, f fleet.Filter) []fleet.NodeInfo {
+	vals := make([][]byte, 0, len(entries))
+	for _, e := range entries {
+		vals = append(vals, e.value)
+	}
+	workers := min(runtime.GOMAXPROCS(0), 1+len(vals)/256)
+	parts := make([][]fleet.NodeInfo, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(vals); i += workers {
+				if info, ok := decodeInfo(vals[i]); ok && f.Match(&info) {
+					parts[w] = append(parts[w], info)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return slices.Concat(parts...)
 }
 
 // decodeInfo decodes a registry entry; entries that are not JSON node

@@ -109,7 +109,11 @@ func Start(ctx context.Context, conns []*nats.Conn, o Options) (*Fleet, error) {
 			return o.Latency + rand.N(o.LatencyJitter)
 		}
 	}
-	mux, err := rpc.NewMux(o.Collective, conns, delay)
+	workers := 0 // the Mux's default: enough for work that does not wait
+	if o.Work.Delay > 0 || o.Work.Jitter > 0 {
+		workers = 4096 // emulated work holds a worker while it waits
+	}
+	mux, err := rpc.NewMux(o.Collective, conns, workers, delay)
 	if err != nil {
 		return nil, err
 	}
