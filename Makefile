@@ -2,7 +2,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build test bench fuzz demo deps fmt vet clean package
+.PHONY: build test bench bench-all fuzz demo deps fmt vet clean package
 
 # build builds bin/orch as the packages do (static, -trimpath), so that the
 # package test's build of the same code comes from the build cache.
@@ -21,7 +21,13 @@ test: build
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race ./...
 
+# bench prints the scale table of docs/performance.md (about 1 minute on 2
+# cores): orch beside a raw nats.go floor on 10 to 50,000 emulated nodes.
+# bench-all runs every Go benchmark of the tree.
 bench:
+	$(GO) test -run '^$$' -bench Table -benchtime 1x -timeout 15m ./internal/scalebench
+
+bench-all:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # fuzz runs every Go fuzz target of the tree for FUZZTIME each (crashers

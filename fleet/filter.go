@@ -267,6 +267,10 @@ func FactString(v any) string { return factString(v) }
 
 func isRegex(p string) bool { return len(p) >= 2 && p[0] == '/' && p[len(p)-1] == '/' }
 
+// IsPattern reports whether a class, agent or identity filter value is a
+// /regular expression/ rather than an exact name.
+func IsPattern(value string) bool { return isRegex(value) }
+
 func patternMatch(pattern, s string) bool {
 	if isRegex(pattern) {
 		re, err := compileRegexp(pattern[1 : len(pattern)-1])

@@ -60,6 +60,11 @@ type Node struct {
 	audit    *auditLog
 	nc       *nats.Conn
 	srv      *rpc.Server
+	// reg holds the registry bucket handles between heartbeats (nil until
+	// the first registration, and again after a failed one, so that the
+	// next re-opens the buckets); guarded by regMu.
+	regMu sync.Mutex
+	reg   *rpc.Registrar
 }
 
 // New prepares a node from its config: reads its key and facts and builds
@@ -219,9 +224,29 @@ func (n *Node) ReloadFacts(ctx context.Context) error {
 	n.mu.Unlock()
 	n.log.Info("facts reloaded", "facts", len(facts))
 	if n.nc != nil && n.registryEnabled() {
-		return rpc.Register(ctx, n.nc, n.Info(), n.cfg.ttl)
+		return n.register(ctx, n.nc)
 	}
 	return nil
+}
+
+// register writes the node's registry entry through the cached bucket
+// handles, opening them on first use and after a failure (a bucket
+// deleted meanwhile is created again).
+func (n *Node) register(ctx context.Context, nc *nats.Conn) error {
+	n.regMu.Lock()
+	defer n.regMu.Unlock()
+	if n.reg == nil {
+		r, err := rpc.NewRegistrar(ctx, nc, n.cfg.Collective, n.cfg.ttl)
+		if err != nil {
+			return err
+		}
+		n.reg = r
+	}
+	err := n.reg.Register(ctx, n.Info())
+	if err != nil {
+		n.reg = nil
+	}
+	return err
 }
 
 func (n *Node) registryEnabled() bool { return n.cfg.Registry == nil || *n.cfg.Registry }
@@ -239,7 +264,7 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 			if n.registryEnabled() {
 				rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				if err := rpc.Register(rctx, nc, n.Info(), n.cfg.ttl); err != nil {
+				if err := n.register(rctx, nc); err != nil {
 					n.log.Warn("re-registering after reconnect", "err", err)
 				}
 			}
@@ -273,7 +298,7 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 	n.log.Info("serving", "agents", len(n.handlers), "servers", n.cfg.RedactedServers())
 	var tick <-chan time.Time
 	if n.registryEnabled() {
-		if err := rpc.Register(ctx, nc, n.Info(), n.cfg.ttl); err != nil {
+		if err := n.register(ctx, nc); err != nil {
 			n.log.Warn("registering", "err", err)
 		}
 		t := time.NewTicker(n.cfg.interval)
@@ -294,7 +319,7 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 				n.log.Error("reloading facts", "err", err)
 			}
 		case <-tick:
-			if err := rpc.Register(ctx, nc, n.Info(), n.cfg.ttl); err != nil {
+			if err := n.register(ctx, nc); err != nil {
 				n.log.Warn("re-registering", "err", err)
 			}
 		}

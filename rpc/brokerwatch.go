@@ -131,6 +131,14 @@ func (w *BrokerWatch) disconnected(nc *nats.Conn, err error) {
 		return
 	}
 	w.down = true
+	if w.url == "" {
+		// Not recorded yet (the connection dropped before attach ran):
+		// the broker it was given is the one it lost.
+		w.url = RedactURL(nc.Opts.Url)
+		if w.url == "" && len(nc.Opts.Servers) > 0 {
+			w.url = RedactURL(nc.Opts.Servers[0])
+		}
+	}
 	url := w.url
 	w.timer = time.AfterFunc(w.grace, func() {
 		w.giveUp(nc, fmt.Errorf("no broker came back within %s (disconnected: %v)", w.grace, err))

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,6 +24,10 @@ const (
 	DefaultCallTimeout      = 10 * time.Second
 	DefaultDiscoveryTimeout = 2 * time.Second
 	DefaultDiscoveryQuiet   = 100 * time.Millisecond
+	// DefaultDiscoveryMinWait is the least broadcast discovery waits for
+	// replies, however quiet the fleet: many nodes woken at once on few
+	// cores can all be silent for longer than the quiet window.
+	DefaultDiscoveryMinWait = 300 * time.Millisecond
 	// requestTTLMargin is added to the call timeout to form the request's
 	// validity: long enough for the node to start the work, short enough that
 	// a captured request is soon useless.
@@ -54,6 +60,9 @@ type Client struct {
 	o       ClientOptions
 	schemas func(agent string) *ddl.Agent
 	url     string // the broker connected to at NewClient, for messages
+
+	cacheMu sync.Mutex
+	cache   *registryCache // set by WatchRegistry
 }
 
 // NewClient returns a client signing its requests with key.
@@ -378,12 +387,17 @@ func (c *Client) DiscoverFleet(ctx context.Context, f fleet.Filter, o DiscoverOp
 }
 
 // discoverBroadcast asks every node; those the filter selects answer with
-// their fleet.NodeInfo. Collection ends when no new reply came for the quiet window,
-// or at the timeout.
+// their fleet.NodeInfo. Collection ends once o.MinWait has passed since the
+// request and no new reply came for the quiet window since the last one,
+// with every reply already received handled (none is left queued), or at
+// the timeout.
 func (c *Client) discoverBroadcast(ctx context.Context, f fleet.Filter, o DiscoverOptions) (*Discovery, error) {
 	o.Timeout = o.timeout()
 	if o.Quiet <= 0 {
 		o.Quiet = DefaultDiscoveryQuiet
+	}
+	if o.MinWait <= 0 {
+		o.MinWait = DefaultDiscoveryMinWait
 	}
 	fp := &f
 	if f.Empty() {
@@ -393,45 +407,103 @@ func (c *Client) discoverBroadcast(ctx context.Context, f fleet.Filter, o Discov
 	if err != nil {
 		return nil, err
 	}
+	col := newCollector()
 	inbox := c.nc.NewRespInbox()
-	ch := make(chan *nats.Msg, 256)
-	sub, err := c.nc.ChanSubscribe(inbox, ch)
+	sub, err := c.nc.Subscribe(inbox, col.add)
 	if err != nil {
 		return nil, fmt.Errorf("subscribing to discovery inbox: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	// Every reply is kept until handled: a large fleet answers in a burst.
+	_ = sub.SetPendingLimits(-1, -1)
+	start := time.Now()
 	if err := c.nc.PublishMsg(&nats.Msg{Subject: DiscoverSubject(c.o.Collective), Reply: inbox, Data: b}); err != nil {
 		return nil, fmt.Errorf("sending discovery request: %w", err)
 	}
-	deadline := time.NewTimer(o.Timeout)
-	defer deadline.Stop()
-	quiet := time.NewTimer(o.Quiet)
-	defer quiet.Stop()
-	seen := map[string]bool{}
-	var nodes []fleet.NodeInfo
+	if err := col.wait(ctx, sub, start, o); err != nil {
+		return nil, err
+	}
+	_ = sub.Unsubscribe()
+	return &Discovery{Method: DiscoverBroadcast, Nodes: col.result()}, nil
+}
+
+// collector gathers broadcast discovery replies as they are delivered.
+type collector struct {
+	mu     sync.Mutex
+	seen   map[string]bool
+	nodes  []fleet.NodeInfo
+	last   time.Time     // when the last new node answered
+	notify chan struct{} // signalled (without blocking) on every new node
+}
+
+func newCollector() *collector {
+	return &collector{seen: map[string]bool{}, notify: make(chan struct{}, 1)}
+}
+
+// add handles one reply (a nats.MsgHandler).
+func (col *collector) add(m *nats.Msg) {
+	if len(m.Data) == 0 {
+		return // no-responders status: nobody listens
+	}
+	var rep fleet.Reply
+	if err := json.Unmarshal(m.Data, &rep); err != nil || !rep.OK() {
+		return
+	}
+	var info fleet.NodeInfo
+	if err := json.Unmarshal(rep.Data, &info); err != nil {
+		return
+	}
+	col.mu.Lock()
+	if !col.seen[info.Identity] {
+		col.seen[info.Identity] = true
+		col.nodes = append(col.nodes, info)
+		col.last = time.Now()
+	}
+	col.mu.Unlock()
+	select {
+	case col.notify <- struct{}{}:
+	default:
+	}
+}
+
+// result is what was collected.
+func (col *collector) result() []fleet.NodeInfo {
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	return slices.Clone(col.nodes)
+}
+
+// wait returns once the collection is over (see discoverBroadcast).
+func (col *collector) wait(ctx context.Context, sub *nats.Subscription, start time.Time, o DiscoverOptions) error {
+	deadline := start.Add(o.Timeout)
+	timer := time.NewTimer(o.MinWait)
+	defer timer.Stop()
 	for {
+		col.mu.Lock()
+		end := start.Add(o.MinWait)
+		if q := col.last.Add(o.Quiet); q.After(end) {
+			end = q
+		}
+		col.mu.Unlock()
+		now := time.Now()
+		if !now.Before(deadline) {
+			return nil
+		}
+		if !now.Before(end) {
+			if queued, _, err := sub.Pending(); err != nil || queued == 0 {
+				return nil
+			}
+			end = now.Add(time.Millisecond) // replies wait to be handled: look again soon
+		}
+		if end.After(deadline) {
+			end = deadline
+		}
+		timer.Reset(end.Sub(now))
 		select {
-		case m := <-ch:
-			if len(m.Data) == 0 {
-				continue // no-responders status: nobody listens
-			}
-			var rep fleet.Reply
-			if err := json.Unmarshal(m.Data, &rep); err != nil || !rep.OK() {
-				continue
-			}
-			var info fleet.NodeInfo
-			if err := json.Unmarshal(rep.Data, &info); err != nil || seen[info.Identity] {
-				continue
-			}
-			seen[info.Identity] = true
-			nodes = append(nodes, info)
-			quiet.Reset(o.Quiet)
-		case <-quiet.C:
-			return &Discovery{Method: DiscoverBroadcast, Nodes: nodes}, nil
-		case <-deadline.C:
-			return &Discovery{Method: DiscoverBroadcast, Nodes: nodes}, nil
+		case <-col.notify:
+		case <-timer.C:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("discovering nodes: %w", ctx.Err())
+			return fmt.Errorf("discovering nodes: %w", ctx.Err())
 		}
 	}
 }

@@ -61,6 +61,9 @@ type DiscoverOptions struct {
 	Method  string        // DiscoverAuto, DiscoverRegistry or DiscoverBroadcast
 	Timeout time.Duration // cap on reading the registry, and on broadcast collection; 0 = 2s
 	Quiet   time.Duration // broadcast stops when no new reply came for this long; 0 = 100ms
+	// MinWait is the least broadcast discovery waits, counted from the
+	// request, before the quiet window may end it; 0 = 300ms.
+	MinWait time.Duration
 	// Warn, when set, is told when DiscoverAuto falls back to broadcast
 	// because the registry exists but cannot be read (a lost broker, a
 	// timeout): such a discovery knows nothing of missing nodes.

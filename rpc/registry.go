@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -71,31 +74,14 @@ func openBucket(ctx context.Context, nc *nats.Conn, name string) (jetstream.KeyV
 
 // Register writes info into the collective's registry bucket and its
 // last-seen bucket, creating them when they do not exist yet (registry
-// entries expire after ttl).
+// entries expire after ttl). It opens both buckets at every call: a process
+// that registers repeatedly keeps a Registrar instead.
 func Register(ctx context.Context, nc *nats.Conn, info fleet.NodeInfo, ttl time.Duration) error {
-	kv, err := registryBucket(ctx, nc, info.Collective, ttl, true)
+	r, err := NewRegistrar(ctx, nc, info.Collective, ttl)
 	if err != nil {
 		return err
 	}
-	seen, err := lastSeenBucket(ctx, nc, info.Collective, true)
-	if err != nil {
-		return err
-	}
-	info.Registered = time.Now().UTC()
-	b, err := json.Marshal(info)
-	if err != nil {
-		return fmt.Errorf("encoding registry entry: %w", err)
-	}
-	// Live entry first, then last seen: a reader that reads last seen
-	// first, then live (discoverRegistry) never takes a node that is
-	// registering for a missing one.
-	if _, err := kv.Put(ctx, info.Identity, b); err != nil {
-		return fmt.Errorf("registering %s: %w", info.Identity, err)
-	}
-	if _, err := seen.Put(ctx, info.Identity, b); err != nil {
-		return fmt.Errorf("registering %s (last seen): %w", info.Identity, err)
-	}
-	return nil
+	return r.Register(ctx, info)
 }
 
 // Deregister removes identity from the registry, and its last-seen entry
@@ -124,6 +110,9 @@ func Deregister(ctx context.Context, nc *nats.Conn, collective, identity string)
 // o.Timeout counts as unreachable. Reading last seen first means a node that
 // registers meanwhile (live entry first) is never taken for a missing one.
 func (c *Client) discoverRegistry(ctx context.Context, f fleet.Filter, o DiscoverOptions, mustExist bool) (*Discovery, error) {
+	if rc := c.registryCache(); rc != nil {
+		return c.discoverCached(ctx, rc, f, o)
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout())
 	defer cancel()
 	js, err := jetstream.New(c.nc)
@@ -141,12 +130,7 @@ func (c *Client) discoverRegistry(ctx context.Context, f fleet.Filter, o Discove
 		}
 		return nil, err
 	}
-	d := &Discovery{Method: DiscoverRegistry}
-	for _, e := range live {
-		if info, ok := decodeInfo(e.value); ok && f.Match(&info) {
-			d.Nodes = append(d.Nodes, info)
-		}
-	}
+	d := &Discovery{Method: DiscoverRegistry, Nodes: decodeMatching(live, f)}
 	if d.Missing, err = missingNodes(ctx, js, LastSeenBucket(c.o.Collective), seen, live, f); err != nil {
 		return nil, fmt.Errorf("discovering from the registry: %w", err)
 	}
@@ -180,6 +164,29 @@ func missingNodes(ctx context.Context, js jetstream.JetStream, bucket string, se
 		}
 	}
 	return missing, nil
+}
+
+// decodeMatching decodes the entries on every CPU (decoding is most of a
+// large registry's read) and keeps those f selects.
+func decodeMatching(entries map[string]bucketEntry, f fleet.Filter) []fleet.NodeInfo {
+	vals := make([][]byte, 0, len(entries))
+	for _, e := range entries {
+		vals = append(vals, e.value)
+	}
+	workers := min(runtime.GOMAXPROCS(0), 1+len(vals)/256)
+	parts := make([][]fleet.NodeInfo, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(vals); i += workers {
+				if info, ok := decodeInfo(vals[i]); ok && f.Match(&info) {
+					parts[w] = append(parts[w], info)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return slices.Concat(parts...)
 }
 
 // decodeInfo decodes a registry entry; entries that are not JSON node

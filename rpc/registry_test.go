@@ -27,7 +27,15 @@ import (
 // real fleet's rate) while discovery runs over and over: every discovery
 // must return each node exactly once. It stops after 2,000 discoveries or
 // 4 s, whichever comes first (a loaded machine under -race manages ~100).
+// It runs with a fresh read of the registry per discovery and with the
+// copy a watch keeps (Client.WatchRegistry).
 func TestDiscoverRegistryUnderChurn(t *testing.T) {
+	for name, watch := range map[string]bool{"fresh read": false, "watched": true} {
+		t.Run(name, func(t *testing.T) { discoverUnderChurn(t, watch) })
+	}
+}
+
+func discoverUnderChurn(t *testing.T, watch bool) {
 	const nodes, discoveries = 200, 2000
 	s := natstest.Start(t)
 	nc, err := nats.Connect(natstest.URL(s))
@@ -64,6 +72,13 @@ func TestDiscoverRegistryUnderChurn(t *testing.T) {
 	defer func() { stop(); wg.Wait() }()
 
 	c, _ := newClient(t, s)
+	if watch {
+		stopWatch, err := c.WatchRegistry(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stopWatch()
+	}
 	start := time.Now()
 	n := 0
 	for ; n < discoveries && time.Since(start) < 4*time.Second; n++ {

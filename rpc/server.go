@@ -176,10 +176,18 @@ const (
 // slot of the concurrency bound: the subscription's delivery never blocks,
 // so liveness probes are answered at once even when the node is busy.
 func (s *Server) dispatch(m *nats.Msg, kind msgKind) {
+	if s.admit(m, kind) {
+		go s.run(m, kind)
+	}
+}
+
+// admit answers liveness probes itself and reports whether m is to be
+// run; a request admitted must be run (it is counted as in flight).
+func (s *Server) admit(m *nats.Msg, kind msgKind) bool {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	if kind == kindDirect && m.Header.Get(ProbeHeader) != "" {
 		s.mu.Unlock()
@@ -188,24 +196,27 @@ func (s *Server) dispatch(m *nats.Msg, kind msgKind) {
 		if m.Reply != "" {
 			_ = m.Respond(nil)
 		}
-		return
+		return false
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go func() {
-		s.sem <- struct{}{}
-		defer func() { <-s.sem; s.wg.Done() }()
-		// handle recovers from provider panics itself and answers them; this
-		// is the backstop for a panic anywhere else on the request's path
-		// (the node's Info, Authorize or Audit), which would otherwise end
-		// the whole agent. Such a request gets no reply.
-		defer func() {
-			if r := recover(); r != nil {
-				s.o.Logger.Error("request handling panicked", "subject", m.Subject, "panic", r, "stack", string(debug.Stack()))
-			}
-		}()
-		s.handle(m, kind)
+	return true
+}
+
+// run handles an admitted request within the concurrency bound.
+func (s *Server) run(m *nats.Msg, kind msgKind) {
+	s.sem <- struct{}{}
+	defer func() { <-s.sem; s.wg.Done() }()
+	// handle recovers from provider panics itself and answers them; this
+	// is the backstop for a panic anywhere else on the request's path
+	// (the node's Info, Authorize or Audit), which would otherwise end
+	// the whole agent. Such a request gets no reply.
+	defer func() {
+		if r := recover(); r != nil {
+			s.o.Logger.Error("request handling panicked", "subject", m.Subject, "panic", r, "stack", string(debug.Stack()))
+		}
 	}()
+	s.handle(m, kind)
 }
 
 // handle checks one request in the documented order and answers it.

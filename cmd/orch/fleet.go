@@ -96,20 +96,19 @@ func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action 
 		f.Agents = append(f.Agents, agent)
 	}
 	start := time.Now()
-	d, err := cf.discoverFleet(ctx, cl, f)
+	targets, d, err := resolveTargets(ctx, cf, cl, f)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, err)
 		return exitFailed
 	}
-	nodes := d.Nodes
-	if len(nodes) == 0 {
+	if len(targets) == 0 {
 		e.view().Vanished(fleetops.VanishedOf(d.Missing))
 		fmt.Fprintf(e.stderr, "orch %s: no nodes matched (%s)\n", cmd, f.String())
 		return exitFailed
 	}
 	rtt := fleetops.StartRTT()
 	res := call.Do(ctx, cl, call.Spec{
-		Agent: agent, Action: action, Input: input, Targets: fleetops.Identities(nodes),
+		Agent: agent, Action: action, Input: input, Targets: targets,
 		Timeout: cf.timeout, BatchSize: cf.batch, BatchSleep: cf.batchSleep, NoOp: cf.noop,
 		OnResult: func(nr *call.NodeResult) {
 			if nr.Reply != nil {
@@ -121,12 +120,39 @@ func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action 
 		fmt.Fprintf(e.stderr, "orch %s: %v\n", cmd, res.Err)
 		return exitInvalidOrFailed(res.Err)
 	}
-	sum := fleetops.Summarize(agent, action, len(nodes), res, rtt, time.Since(start))
+	sum := fleetops.Summarize(agent, action, len(targets), res, rtt, time.Since(start))
 	sum.Vanished = fleetops.VanishedOf(d.Missing)
 	if code := viewErr(e, cmd, view.Summary(sum)); code != exitOK || sum.OK() {
 		return code
 	}
 	return exitFailed
+}
+
+// resolveTargets discovers whom a call with filter f goes to. Exact -I
+// values name nodes: discovery then looks for the identities alone, the
+// other filters narrow what it found, and a named node it did not find is
+// called anyway (and reported as not answering), as a playbook's targets
+// list is; /regex/ values and the other filters only select.
+func resolveTargets(ctx context.Context, cf *clientFlags, cl *rpc.Client, f fleet.Filter) ([]string, *rpc.Discovery, error) {
+	if len(fleetops.NamedIdentities(f)) == 0 {
+		d, err := cf.discoverFleet(ctx, cl, f)
+		if err != nil {
+			return nil, nil, err
+		}
+		return fleetops.Identities(d.Nodes), d, nil
+	}
+	d, err := cf.discoverFleet(ctx, cl, fleet.Filter{Identities: f.Identities})
+	if err != nil {
+		return nil, nil, err
+	}
+	missing := d.Missing[:0:0]
+	for _, m := range d.Missing {
+		if f.Match(&m.NodeInfo) {
+			missing = append(missing, m)
+		}
+	}
+	d.Missing = missing
+	return fleetops.Targets(f, d.Nodes), d, nil
 }
 
 // exitInvalidOrFailed is the exit code of a call's error: invalid for a

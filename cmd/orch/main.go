@@ -80,6 +80,7 @@ func commands() map[string]command {
 		"fmt":      {"orch fmt [-check] [-diff] [PATH]...", "format playbook files canonically", runFmt},
 		"apply":    {"orch apply" + playbookArgs + " [flags]", "apply a playbook to the fleet", runApply},
 		"plan":     {"orch plan" + playbookArgs + " [flags]", "show what apply would do, changing nothing", runPlan},
+		"emulate":  {"orch emulate [--count N] [--facts NAME=V1,V2] [flags]", "run a fleet of N emulated nodes in this process", runEmulate},
 		"demo":     {"orch demo [up] [--dir DIR]", "run the webapp scenario on a demo fleet (demo up: keep it running)", runDemo},
 		"runs":     {"orch runs list|show ID|watch [ID]|retention [flags]", "the run history: list runs, show or follow one (--html, --json)", runRuns},
 		"ui":       {"orch ui [--listen ADDR] [flags]", "serve a read-only web view of the fleet and its runs", runUI},

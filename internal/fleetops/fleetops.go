@@ -250,6 +250,43 @@ func leafNames(name string, v any, names map[string]bool) {
 	}
 }
 
+// NamedIdentities returns the exact (not /regex/) identities of f: nodes
+// named on the command line, which are called whether or not discovery
+// finds them.
+func NamedIdentities(f fleet.Filter) []string {
+	var named []string
+	for _, id := range f.Identities {
+		if !fleet.IsPattern(id) {
+			named = append(named, id)
+		}
+	}
+	return named
+}
+
+// Targets returns whom a call with filter f goes to, given found: the
+// nodes discovered by f's identities alone. A found node is a target when
+// it matches all of f; a named node (NamedIdentities) that was not found
+// is a target too, so that the call reports it as not answering rather
+// than leaving it out. Sorted.
+func Targets(f fleet.Filter, found []fleet.NodeInfo) []string {
+	seen := map[string]bool{}
+	var out []string
+	for i := range found {
+		seen[found[i].Identity] = true
+		if f.Match(&found[i]) {
+			out = append(out, found[i].Identity)
+		}
+	}
+	for _, id := range NamedIdentities(f) {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Identities returns the identities of nodes, in order.
 func Identities(nodes []fleet.NodeInfo) []string {
 	out := make([]string, len(nodes))

@@ -8,6 +8,7 @@ import (
 	"github.com/orch-fleet/orch/providers"
 	"github.com/orch-fleet/orch/providers/angelia"
 	"github.com/orch-fleet/orch/providers/appmgr"
+	"github.com/orch-fleet/orch/providers/emulated"
 	"github.com/orch-fleet/orch/providers/exec"
 	"github.com/orch-fleet/orch/providers/file"
 	"github.com/orch-fleet/orch/providers/haproxy"
@@ -23,6 +24,7 @@ func Specs() []providers.Spec {
 		// one line per provider package, sorted by name
 		angelia.Spec(),
 		appmgr.Spec(),
+		emulated.Spec(),
 		exec.Spec(),
 		file.Spec(),
 		haproxy.Spec(),
