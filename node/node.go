@@ -41,6 +41,9 @@ type Options struct {
 	// ShutdownTimeout bounds the wait for in-flight requests; 0 =
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Metrics observes requests and registry heartbeats (metrics.go);
+	// nil = none.
+	Metrics Metrics
 }
 
 // Node is a running node daemon.
@@ -219,7 +222,7 @@ func (n *Node) ReloadFacts(ctx context.Context) error {
 	n.mu.Unlock()
 	n.log.Info("facts reloaded", "facts", len(facts))
 	if n.nc != nil && n.registryEnabled() {
-		return rpc.Register(ctx, n.nc, n.Info(), n.cfg.ttl)
+		return n.heartbeat(rpc.Register(ctx, n.nc, n.Info(), n.cfg.ttl)) // metrics.go
 	}
 	return nil
 }
@@ -239,7 +242,7 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 			if n.registryEnabled() {
 				rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				if err := rpc.Register(rctx, nc, n.Info(), n.cfg.ttl); err != nil {
+				if err := n.heartbeat(rpc.Register(rctx, nc, n.Info(), n.cfg.ttl)); err != nil { // metrics.go
 					n.log.Warn("re-registering after reconnect", "err", err)
 				}
 			}
@@ -262,6 +265,7 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 	srv, err := rpc.NewServer(nc, rpc.ServerOptions{
 		Identity: n.cfg.Identity, Collective: n.cfg.Collective, Info: n.Info, Handlers: n.handlers,
 		Authorize: auth.authorize, Audit: n.writeAudit, Logger: n.log,
+		Metrics: n.o.Metrics, // metrics.go
 	})
 	if err != nil {
 		return err
@@ -273,7 +277,7 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 	n.log.Info("serving", "agents", len(n.handlers), "servers", n.cfg.RedactedServers())
 	var tick <-chan time.Time
 	if n.registryEnabled() {
-		if err := rpc.Register(ctx, nc, n.Info(), n.cfg.ttl); err != nil {
+		if err := n.heartbeat(rpc.Register(ctx, nc, n.Info(), n.cfg.ttl)); err != nil { // metrics.go
 			n.log.Warn("registering", "err", err)
 		}
 		t := time.NewTicker(n.cfg.interval)
@@ -294,7 +298,7 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 				n.log.Error("reloading facts", "err", err)
 			}
 		case <-tick:
-			if err := rpc.Register(ctx, nc, n.Info(), n.cfg.ttl); err != nil {
+			if err := n.heartbeat(rpc.Register(ctx, nc, n.Info(), n.cfg.ttl)); err != nil { // metrics.go
 				n.log.Warn("re-registering", "err", err)
 			}
 		}
