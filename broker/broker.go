@@ -4,8 +4,10 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -43,8 +45,12 @@ type Config struct {
 	// an operator, or verified client certificates) with no anonymous
 	// user.
 	Insecure bool
-	// Logf, when set, receives the server's notices.
+	// Logf, when set, receives the server's notices, prefixed with their
+	// level ("[INF] ", "[WRN] ", "[ERR] ", "[FTL] ").
 	Logf func(format string, args ...any)
+	// Logger, when set, receives the server's notices as log records of
+	// their level (fatal ones as errors), with component=nats-server.
+	Logger *slog.Logger
 }
 
 // Broker is a running embedded NATS server.
@@ -109,7 +115,7 @@ func Start(c Config) (*Broker, error) {
 		}
 		opts.Routes = append(opts.Routes, u)
 	}
-	lg := &logger{logf: c.Logf}
+	lg := &logger{logf: c.Logf, slog: c.Logger}
 	if err := checkExposure(opts, c.Insecure); err != nil {
 		return nil, err
 	} else if c.Insecure && !isLoopback(opts.Host) && !authenticates(opts) {
@@ -182,13 +188,17 @@ func splitHostPort(s string) (string, int, error) {
 // last fatal message, so that Start can say why the server stopped.
 type logger struct {
 	logf  func(string, ...any)
+	slog  *slog.Logger
 	mu    sync.Mutex
 	fatal string
 }
 
-func (l *logger) log(prefix, format string, v ...any) {
+func (l *logger) log(lvl slog.Level, prefix, format string, v ...any) {
 	if l.logf != nil {
 		l.logf(prefix+format, v...)
+	}
+	if l.slog != nil {
+		l.slog.Log(context.Background(), lvl, fmt.Sprintf(format, v...), "component", "nats-server")
 	}
 }
 
@@ -198,13 +208,13 @@ func (l *logger) lastFatal() string {
 	return l.fatal
 }
 
-func (l *logger) Noticef(format string, v ...any) { l.log("[INF] ", format, v...) }
-func (l *logger) Warnf(format string, v ...any)   { l.log("[WRN] ", format, v...) }
-func (l *logger) Errorf(format string, v ...any)  { l.log("[ERR] ", format, v...) }
+func (l *logger) Noticef(format string, v ...any) { l.log(slog.LevelInfo, "[INF] ", format, v...) }
+func (l *logger) Warnf(format string, v ...any)   { l.log(slog.LevelWarn, "[WRN] ", format, v...) }
+func (l *logger) Errorf(format string, v ...any)  { l.log(slog.LevelError, "[ERR] ", format, v...) }
 func (l *logger) Debugf(format string, v ...any)  {}
 func (l *logger) Tracef(format string, v ...any)  {}
 func (l *logger) Fatalf(format string, v ...any) {
-	l.log("[FTL] ", format, v...)
+	l.log(slog.LevelError, "[FTL] ", format, v...)
 	l.mu.Lock()
 	l.fatal = "broker: " + fmt.Sprintf(format, v...)
 	l.mu.Unlock()

@@ -58,6 +58,11 @@ type Config struct {
 	RegistryTTL      string `hcl:"registry_ttl,optional"`
 	// Registry = false disables registration (broadcast discovery only).
 	Registry *bool `hcl:"registry,optional"`
+	// MetricsListen is the host:port of the agent's Prometheus endpoint
+	// ("" = none); an address beyond loopback also needs
+	// MetricsAllowRemote (internal/metrics.CheckListen, docs/operations.md).
+	MetricsListen      string `hcl:"metrics_listen,optional"`
+	MetricsAllowRemote bool   `hcl:"metrics_allow_remote,optional"`
 
 	Clients   []ClientBlock   `hcl:"client,block"`
 	Policy    *PolicyBlock    `hcl:"policy,block"`

@@ -41,6 +41,9 @@ type Options struct {
 	// ShutdownTimeout bounds the wait for in-flight requests; 0 =
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Metrics observes requests and registry heartbeats (metrics.go);
+	// nil = none.
+	Metrics Metrics
 }
 
 // Node is a running node daemon.
@@ -238,7 +241,7 @@ func (n *Node) register(ctx context.Context, nc *nats.Conn) error {
 	if n.reg == nil {
 		r, err := rpc.NewRegistrar(ctx, nc, n.cfg.Collective, n.cfg.ttl)
 		if err != nil {
-			return err
+			return n.heartbeat(err) // metrics.go
 		}
 		n.reg = r
 	}
@@ -246,7 +249,7 @@ func (n *Node) register(ctx context.Context, nc *nats.Conn) error {
 	if err != nil {
 		n.reg = nil
 	}
-	return err
+	return n.heartbeat(err) // metrics.go
 }
 
 func (n *Node) registryEnabled() bool { return n.cfg.Registry == nil || *n.cfg.Registry }
@@ -287,6 +290,7 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 	srv, err := rpc.NewServer(nc, rpc.ServerOptions{
 		Identity: n.cfg.Identity, Collective: n.cfg.Collective, Info: n.Info, Handlers: n.handlers,
 		Authorize: auth.authorize, Audit: n.writeAudit, Logger: n.log,
+		Metrics: n.o.Metrics, // metrics.go
 	})
 	if err != nil {
 		return err

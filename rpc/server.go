@@ -39,6 +39,9 @@ type ServerOptions struct {
 	// Concurrency bounds requests handled at once; 0 = 64.
 	Concurrency int
 	Logger      *slog.Logger
+	// Metrics observes every answered request and provider call
+	// (metrics.go). Nil: none.
+	Metrics Metrics
 }
 
 // AuditEntry is one line of a node's audit log.
@@ -287,6 +290,7 @@ func (s *Server) handle(m *nats.Msg, kind msgKind) {
 func (s *Server) call(ctx context.Context, h Handler, c *Call) (res *Result, err error) {
 	defer func() {
 		r := recover()
+		s.observeProvider(c, r, err) // metrics (metrics.go)
 		if r == nil {
 			return
 		}
@@ -384,6 +388,7 @@ func (s *Server) finish(m *nats.Msg, req *Request, start time.Time, res *Result,
 		}
 	}
 	reply.Elapsed = time.Since(start)
+	s.observeRequest(req, &reply) // metrics (metrics.go)
 	if s.o.Audit != nil {
 		s.o.Audit(AuditEntry{
 			Time: start.UTC(), RequestID: req.ID, CallerKey: req.SenderKey, CallerName: req.SenderName,

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"syscall"
 
+	"github.com/orch-fleet/orch/internal/metrics"
 	"github.com/orch-fleet/orch/node"
 )
 
@@ -14,22 +15,31 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet("agent", e.stderr)
 	config := fs.String("config", "/etc/orch/node.hcl", "node config `file` (HCL)")
 	check := fs.Bool("check", false, "check the config and exit")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logs := addLogFlags(fs)
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return exitInvalid
 	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(e.stderr, "orch agent: --log-level %q: want debug, info, warn or error\n", *logLevel)
+	log, err := logs.logger(e.stderr, slog.LevelDebug)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "orch agent: %v\n", err)
 		return exitInvalid
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
 	cfg, diags := node.LoadConfig(*config)
 	if diags.HasErrors() {
 		e.view().Diagnostics(diags, nil)
 		return exitInvalid
 	}
-	n, diags := node.New(cfg, node.Options{Version: version, Logger: log})
+	opts := node.Options{Version: version, Logger: log}
+	var m *metrics.Agent
+	if cfg.MetricsListen != "" {
+		if err := metrics.CheckListen(cfg.MetricsListen, cfg.MetricsAllowRemote); err != nil {
+			fmt.Fprintf(e.stderr, "orch agent: %s: metrics_listen: %v\n", *config, err)
+			return exitInvalid
+		}
+		m = metrics.NewAgent(version)
+		opts.Metrics = m
+	}
+	n, diags := node.New(cfg, opts)
 	if diags.HasErrors() {
 		e.view().Diagnostics(diags, nil)
 		return exitInvalid
@@ -38,8 +48,28 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stdout, "%s: config ok (identity %s)\n", *config, cfg.Identity)
 		return exitOK
 	}
+	if m != nil {
+		ep, err := metrics.Listen(cfg.MetricsListen, cfg.MetricsAllowRemote, m.Registry(), log)
+		if err != nil {
+			log.Error("starting the metrics endpoint", "err", err)
+			return exitFailed
+		}
+		defer func() { _ = ep.Close(context.Background()) }()
+		log.Info("serving metrics", "url", ep.URL())
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if err := n.Run(ctx, agentSignals(ctx, cancel, e, log)); err != nil {
+		log.Error("agent stopped", "err", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// agentSignals relays the process's signals until ctx is done: SIGHUP
+// becomes a value on the returned reload channel, any other signal
+// cancels.
+func agentSignals(ctx context.Context, cancel context.CancelFunc, e *env, log *slog.Logger) <-chan struct{} {
 	reload := make(chan struct{}, 1)
 	go func() {
 		for {
@@ -60,9 +90,5 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 			}
 		}
 	}()
-	if err := n.Run(ctx, reload); err != nil {
-		fmt.Fprintf(e.stderr, "orch agent: %v\n", err)
-		return exitFailed
-	}
-	return exitOK
+	return reload
 }
