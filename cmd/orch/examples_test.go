@@ -11,9 +11,10 @@ import (
 // playbook in examples/ and on the valid ones in testdata/.
 func TestExamplePlaybooks(t *testing.T) {
 	vars := map[string][]string{ // playbooks with required variables
-		"health.hcl":   {"-var", "cluster=alfa"},
-		"deploy.hcl":   {"-var", "cluster=bravo"},
-		"baseline.hcl": {"-var", "cluster=alfa"},
+		"health.hcl":         {"-var", "cluster=alfa"},
+		"deploy.hcl":         {"-var", "cluster=bravo"},
+		"deploy-classic.hcl": {"-var", "cluster=bravo"},
+		"baseline.hcl":       {"-var", "cluster=alfa"},
 	}
 	var paths []string
 	for _, pattern := range []string{"../../examples/*/*.hcl", "../../testdata/playbooks/valid/*.hcl"} {

@@ -1,7 +1,9 @@
-# The rolling upgrade of one cluster of the webapp: docs/tutorial.md walks
-# through it line by line.
+# The rolling upgrade of one cluster of the webapp, classic form: the whole
+# cluster leaves the load balancer, is deployed two nodes at a time, checked
+# and put back, as in the 2012 original (the reason for two clusters).
+# deploy.hcl is the rolling form; docs/tutorial.md walks through both.
 #
-#   orch apply examples/webapp/deploy.hcl -var cluster=alfa -var revision=v2
+#   orch apply examples/webapp/deploy-classic.hcl -var cluster=alfa -var revision=v2
 
 variable "cluster" {
   type        = string
