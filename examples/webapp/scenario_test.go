@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	sdk "github.com/orch-fleet/orch"
 	"github.com/orch-fleet/orch/engine"
 	fleet "github.com/orch-fleet/orch/internal/demofleet"
 )
@@ -382,6 +383,36 @@ func TestWebappScenario(t *testing.T) {
 		servedAll(t, f, revs(all, "v1"))
 	})
 
+	t.Run("rolling: a web node down before the run", func(t *testing.T) {
+		if err := f.Kill("web9"); err != nil {
+			t.Fatal(err)
+		}
+		before := notes()
+		code, out, errOut := orch(t, f, "deploy.hcl", "-var", "cluster=bravo", "-var", "revision=v2", "--timeout", "2s")
+		out += errOut
+		if code != 1 {
+			t.Fatalf("exit %d, want 1\n%s", code, out)
+		}
+		// Nothing changes; the hooks have nothing to do (the rollout was
+		// skipped: its results are empty), the status check and the
+		// notification say where the cluster stands.
+		for _, want := range []string{"rpcutil_ping.fleet: web9 did not answer", "module.upgrade: skipped", "haproxy_enable.cleanup: ok", "appmgr_deploy.status: web9 did not answer"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+		release(t, f, fleet.Bravo, "v1")
+		states(t, f, all, "UP")
+		subject, message := lastNote(t, f)
+		if notes() != before+1 || subject != "webapp v2 NOT deployed to all of bravo" || !strings.Contains(message, "No answer: web9.") {
+			t.Errorf("%d notifications (%d before), the last %q: %q", notes(), before, subject, message)
+		}
+		if err := f.StartNode("web9"); err != nil {
+			t.Fatal(err)
+		}
+		answers(t, f, "web9")
+	})
+
 	// The classic form, deploy-classic.hcl.
 
 	t.Run("classic: alfa then bravo", func(t *testing.T) {
@@ -525,6 +556,26 @@ func TestWebappScenario(t *testing.T) {
 			t.Fatalf("last notification %s", last)
 		}
 	})
+}
+
+// answers waits until the node id answers a ping (a node just started).
+func answers(t *testing.T, f *fleet.Fleet, id string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := f.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		res, err := c.Call(ctx, sdk.Call{Agent: "rpcutil", Action: "ping", Nodes: []string{id}, Timeout: time.Second})
+		if err == nil && res.OK() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not answer: %v", id, err)
+		}
+	}
 }
 
 // interruptAt starts cmd, sends it SIGINT once its output has a line with
