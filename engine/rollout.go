@@ -299,6 +299,7 @@ func (st *rollout) outcome(rr *ResourceReport, stop string) (Outcome, string) {
 // skipRollout reports a rollout and its members skipped.
 func (w *walker) skipRollout(s *step, reason string) {
 	rr := &ResourceReport{Addr: s.ro.Addr, Type: rolloutType, Outcome: OutcomeSkipped, Reason: reason, Started: w.o.Clock()}
+	w.recordResults(rr) // empty: no node went through it
 	w.mu.Lock()
 	w.report.byAddr[rr.Addr] = rr
 	w.mu.Unlock()

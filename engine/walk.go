@@ -276,6 +276,9 @@ func (w *walker) skipReason(why dag.Skip[*step]) string {
 // skipResource reports r skipped for reason (in batch, for a member).
 func (w *walker) skipResource(r *catalog.Resource, reason string, batch int) {
 	rr := &ResourceReport{Addr: r.Addr, Type: r.Type, Outcome: OutcomeSkipped, Reason: reason, FailOK: r.FailOK, Started: w.o.Clock(), Batch: batch, Rollout: r.Rollout}
+	// It ran on no node: its results are empty lists, so that a hook
+	// after it (when = "failure" or "always") can still use them.
+	w.recordResults(rr)
 	w.mu.Lock()
 	w.report.byAddr[r.Addr] = rr
 	w.mu.Unlock()

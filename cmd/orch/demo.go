@@ -88,8 +88,11 @@ func demoStart(ctx context.Context, e *env, cmd string, args []string) (f *demof
 	}, exitOK
 }
 
-// demoRun runs the scenario: alfa then bravo to v2, with the normal apply
-// output, showing what HAProxy serves before and after.
+// demoRun runs the scenario with the rolling form of the playbook: alfa
+// then bravo to v2, batch by batch (a canary, then growing batches), with
+// the normal apply output; then bravo back to v1 with its canary's load
+// check failing, to show the failure hooks roll it back and put it back in
+// service. It shows what HAProxy serves before and after.
 func demoRun(ctx context.Context, e *env, args []string) int {
 	f, stop, code := demoStart(ctx, e, "demo", args)
 	if f == nil {
@@ -110,22 +113,54 @@ func demoRun(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "orch demo: %v\n", err)
 		return exitFailed
 	}
+	apply := func(name string, vars ...string) int {
+		args := []string{"apply", playbook}
+		for _, v := range vars {
+			args = append(args, "-var", v)
+		}
+		fmt.Fprintf(e.stdout, "\n== orch %s\n", strings.Join(args, " "))
+		return run(ctx, demoEnv(e, f), append(args, "--report-html", filepath.Join(reports, "apply-"+name+".html")))
+	}
+	fmt.Fprintf(e.stdout, `
+== the rolling upgrade (deploy.hcl): each batch of web nodes leaves HAProxy,
+   gets the revision, passes check_load and comes back before the next batch
+   starts: the canary first (batches = [1, "50%%", "100%%"]), so the cluster
+   keeps serving throughout
+`)
 	code = exitOK
 	for _, cluster := range []string{"alfa", "bravo"} {
-		fmt.Fprintf(e.stdout, "\n== orch apply %s -var cluster=%s -var revision=v2\n", playbook, cluster)
-		html := filepath.Join(reports, "apply-"+cluster+".html")
-		if c := run(ctx, demoEnv(e, f), []string{"apply", playbook, "-var", "cluster=" + cluster, "-var", "revision=v2", "--report-html", html}); c != exitOK {
+		if c := apply(cluster, "cluster="+cluster, "revision=v2"); c != exitOK {
 			code = c
 			break
+		}
+	}
+	if code == exitOK {
+		showServed(ctx, e, f, "after the upgrade")
+		canary := demofleet.Bravo[0]
+		fmt.Fprintf(e.stdout, `
+== a failing canary: bravo goes back to v1 while its canary, %s, is
+   overloaded (touch %s).
+   The canary fails its load check: no other node is touched, the failure
+   hooks roll %s back and put it back in service, and the run exits 1.
+`, canary, filepath.Join(f.Dir(), "faults", canary+"-load"), canary)
+		if err := f.SetLoadCritical(canary, true); err != nil {
+			fmt.Fprintf(e.stderr, "orch demo: %v\n", err)
+			return exitFailed
+		}
+		c := apply("bravo-canary", "cluster=bravo", "revision=v1", "load_timeout=3s", "load_interval=1s")
+		_ = f.SetLoadCritical(canary, false)
+		if c != exitFailed {
+			fmt.Fprintf(e.stderr, "orch demo: the run with a failing canary exited %d, want 1\n", c)
+			code = exitFailed
 		}
 	}
 	showServed(ctx, e, f, "after")
 	fmt.Fprintf(e.stdout, "\n== notifications received by the webhook\n")
 	for _, n := range f.Notifications() {
-		fmt.Fprintf(e.stdout, "  from %v: %v\n    %v\n", n["node"], n["subject"], n["message"])
+		fmt.Fprintf(e.stdout, "  from %v: %v\n    %v\n", n["node"], n["subject"], strings.ReplaceAll(strings.TrimSpace(fmt.Sprint(n["message"])), "\n", "\n    "))
 	}
 	if code == exitOK {
-		fmt.Fprintf(e.stdout, "\nDone: both clusters run v2. Try it yourself: orch demo up (docs/tutorial.md).\n")
+		fmt.Fprintf(e.stdout, "\nDone: both clusters run v2, the failed canary too (rolled back). Try it yourself: orch demo up (docs/tutorial.md).\n")
 	}
 	return code
 }

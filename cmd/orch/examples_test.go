@@ -13,6 +13,7 @@ func TestExamplePlaybooks(t *testing.T) {
 	vars := map[string][]string{ // playbooks with required variables
 		"health.hcl":         {"-var", "cluster=alfa"},
 		"deploy.hcl":         {"-var", "cluster=bravo"},
+		"deploy-classic.hcl": {"-var", "cluster=bravo"},
 		"baseline.hcl":       {"-var", "cluster=alfa"},
 		"upgrade-agents.hcl": {"-var", "version=1.3.0"},
 	}

@@ -1,6 +1,7 @@
 //go:build ignore
 
-// deploy.go is the webapp upgrade of deploy.hcl written with orch's Go SDK,
+// deploy.go is the webapp upgrade of deploy-classic.hcl (the whole cluster
+// out of the load balancer at once) written with orch's Go SDK,
 // for when the replies must decide what happens next: it reports each
 // node's previous and new revision and, if the load check still fails on
 // some nodes after the deadline, leaves just those in maintenance, puts the

@@ -7,9 +7,10 @@
 // scenario (examples/webapp/scenario_test.go) use it.
 //
 // It lives under internal/ so that the orch binary does not depend on
-// examples/: playbook/ is a copy of examples/webapp/deploy.hcl and its
-// modules, embedded here and kept identical by TestPlaybookIsTheExample
-// (go test ./internal/demofleet -update refreshes it).
+// examples/: playbook/ is a copy of examples/webapp/deploy.hcl (the
+// rolling form), deploy-classic.hcl and their modules, embedded here and
+// kept identical by TestPlaybookIsTheExample (go test ./internal/demofleet
+// -update refreshes it).
 //
 //	f, err := demofleet.Start(ctx, demofleet.Options{Dir: dir, Binary: orchBinary})
 //	if err != nil { ... }
@@ -44,8 +45,8 @@ import (
 	"github.com/orch-fleet/orch/broker"
 )
 
-// playbook holds playbook/deploy.hcl and playbook/modules, a copy of the
-// example's.
+// playbook holds playbook/deploy.hcl, deploy-classic.hcl and
+// playbook/modules, a copy of the example's.
 //
 //go:embed playbook
 var playbook embed.FS
@@ -80,7 +81,7 @@ type Fleet struct {
 	HAProxySocket string
 	// FrontURL is HAProxy's front end.
 	FrontURL string
-	// PlaybookDir holds deploy.hcl and its modules.
+	// PlaybookDir holds deploy.hcl, deploy-classic.hcl and their modules.
 	PlaybookDir string
 	// RepoDir is the application's git repository.
 	RepoDir string
@@ -854,4 +855,15 @@ func ServeWeb(ctx context.Context, identity, listen, root string, hup <-chan os.
 		return err
 	}
 	return nil
+}
+
+// Release returns the revision a web node's current release holds (its
+// VERSION file), "" when it has none: what the node runs, in the load
+// balancer or not.
+func (f *Fleet) Release(id string) string {
+	b, err := os.ReadFile(filepath.Join(f.appRoot(id), "current", "VERSION"))
+	if err != nil {
+		return ""
+	}
+	return string(bytes.TrimSpace(b))
 }

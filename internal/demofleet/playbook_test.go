@@ -16,6 +16,8 @@ var update = flag.Bool("update", false, "copy the example's playbook into playbo
 func TestPlaybookIsTheExample(t *testing.T) {
 	files := map[string]string{
 		"deploy.hcl":                "../../examples/webapp/deploy.hcl",
+		"deploy-classic.hcl":        "../../examples/webapp/deploy-classic.hcl",
+		"modules/upgrade/main.hcl":  "../../examples/webapp/modules/upgrade/main.hcl",
 		"modules/rotation/main.hcl": "../../examples/webapp/modules/rotation/main.hcl",
 	}
 	for name, example := range files {
