@@ -93,4 +93,3 @@ func TestLoadSizeLimit(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
-
