@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/orch-fleet/orch/ddl"
@@ -95,8 +98,37 @@ func (a *Agent) Handle(ctx context.Context, c *rpc.Call) (*rpc.Result, error) {
 		return nil, fleet.Errorf(fleet.StatusInternalError, "%s.%s: encoding the request: %v", a.name, c.Action, err)
 	}
 	res := runner.Run(ctx, runner.Cmd{Argv: []string{a.exe}, Dir: a.dir, Stdin: in, Timeout: timeout,
-		Limit: MaxOutput, StopAtLimit: true, Env: slices.Concat(runner.BaseEnv, []string{"ORCH_AGENT_PROTOCOL=1"})})
+		Limit: MaxOutput, StopAtLimit: true, Env: a.env(c, timeout)})
 	return a.result(c, res, timeout)
+}
+
+// MaxEnvValue is the longest input value also passed in the environment.
+const MaxEnvValue = 32 << 10
+
+// env is the executable's environment: runner.BaseEnv, the request's
+// fields as ORCH_* variables, and each input as ORCH_INPUT_NAME (strings
+// as they are, other values as JSON), for agents that read no JSON (shell).
+// An input longer than MaxEnvValue, or holding a NUL, is on stdin only.
+func (a *Agent) env(c *rpc.Call, timeout time.Duration) []string {
+	env := slices.Concat(runner.BaseEnv, []string{
+		"ORCH_PROTOCOL=" + strconv.Itoa(ProtocolVersion), "ORCH_AGENT=" + a.name, "ORCH_ACTION=" + c.Action,
+		"ORCH_NODE=" + a.node, "ORCH_REQUEST_ID=" + c.RequestID, "ORCH_CALLER=" + c.CallerName,
+		"ORCH_NOOP=" + strconv.FormatBool(c.NoOp), "ORCH_TIMEOUT_MS=" + strconv.FormatInt(timeout.Milliseconds(), 10),
+	})
+	for _, name := range slices.Sorted(maps.Keys(c.Input)) {
+		v, ok := c.Input[name].(string)
+		if !ok {
+			b, err := json.Marshal(c.Input[name])
+			if err != nil {
+				continue
+			}
+			v = string(b)
+		}
+		if len(v) <= MaxEnvValue && !strings.ContainsRune(v, 0) {
+			env = append(env, "ORCH_INPUT_"+strings.ToUpper(name)+"="+v)
+		}
+	}
+	return env
 }
 
 // result judges one run: how it ended, then its reply.

@@ -58,7 +58,9 @@ func TestHandle(t *testing.T) {
 		"two values":             {script: `echo '{"status":"ok"}{"status":"ok"}'`, wantStatus: fleet.StatusInternalError, want: "more than one JSON value"},
 		"floods stdout":          {script: `yes`, wantStatus: fleet.StatusInternalError, want: "wrote more than 262144 bytes and was killed"},
 		"hangs, children too":    {script: `sleep 60 & sleep 60; echo '{"status":"ok"}'`, timeout: 300 * time.Millisecond, wantStatus: fleet.StatusAborted, want: "timed out after 300ms; its process group was killed"},
-		"clean environment only": {script: `printf '{"status":"ok","message":"%s"}' "${SECRET:-unset} $ORCH_AGENT_PROTOCOL"`, want: "unset 1"},
+		"clean environment only": {script: `printf '{"status":"ok","message":"%s"}' "${SECRET:-unset} $ORCH_PROTOCOL"`, want: "unset 1"},
+		"request in the environment": {script: `printf '{"status":"ok","message":"%s"}' "$ORCH_AGENT $ORCH_ACTION $ORCH_NODE $ORCH_REQUEST_ID $ORCH_CALLER $ORCH_NOOP $ORCH_TIMEOUT_MS x=$ORCH_INPUT_X"`,
+			noop: true, want: "echo run n1 r1 ann@host true 5000 x=hi"},
 	}
 	t.Setenv("SECRET", "leaked")
 	for name, tt := range tests {
