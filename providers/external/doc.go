@@ -9,7 +9,8 @@
 // whose names, files, ownership or schemas are wrong. Each Agent is an
 // rpc.Handler: the node's server validates a request's input against its
 // schema before the agent runs the executable once per request, with the
-// request as one JSON object on its standard input (Request) and its reply
+// request as one JSON object on its standard input (Request), and in
+// ORCH_* environment variables for agents that read no JSON, and its reply
 // as one JSON object on its standard output (Reply). The executable runs
 // in a process group of its own, killed as a whole at the request's
 // deadline or the agent timeout, whichever comes first; its output is
