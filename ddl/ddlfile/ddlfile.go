@@ -27,8 +27,8 @@ const (
 // parts of NATS subjects, resource type names and HCL identifiers.
 var NameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 
-// Extensions are the file name extensions Parse understands.
-var Extensions = []string{".json", ".hcl"}
+// Extensions returns the file name extensions Parse understands.
+func Extensions() []string { return []string{".json", ".hcl"} }
 
 // Load reads the schema file at path (JSON or HCL, by its extension) and
 // checks it.

@@ -118,7 +118,7 @@ func LoadSchemaDir(dir string) ([]*ddl.Agent, error) {
 			continue
 		}
 		var found []*ddl.Agent
-		for _, ext := range ddlfile.Extensions {
+		for _, ext := range ddlfile.Extensions() {
 			path := filepath.Join(dir, e.Name(), "schema"+ext)
 			a, err := ddlfile.Load(path)
 			switch {

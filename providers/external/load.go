@@ -153,7 +153,7 @@ func loadAgent(dir, name string, o Options) (*Agent, error) {
 // schemaFile finds the one schema file of an agent directory.
 func schemaFile(dir string) (string, error) {
 	var found []string
-	for _, ext := range ddlfile.Extensions {
+	for _, ext := range ddlfile.Extensions() {
 		p := filepath.Join(dir, "schema"+ext)
 		if _, err := os.Lstat(p); err == nil {
 			found = append(found, p)
