@@ -42,7 +42,8 @@ fuzz:
 	done
 
 # deps installs the system packages the tests and the demo use, when missing
-# (chromium: the browser tests of the HTML report and orch ui).
+# (chromium: the browser tests of the HTML report and orch ui; python3: the
+# example Python external agent, examples/agents).
 deps:
 	@need=""; \
 	command -v haproxy >/dev/null 2>&1 || need="$$need haproxy"; \
@@ -51,6 +52,7 @@ deps:
 	command -v systemd-analyze >/dev/null 2>&1 || need="$$need systemd"; \
 	command -v man >/dev/null 2>&1 || need="$$need man-db"; \
 	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
+	command -v python3 >/dev/null 2>&1 || need="$$need python3"; \
 	if [ -n "$$need" ]; then \
 		echo "installing:$$need"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$need; \

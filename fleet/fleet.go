@@ -67,6 +67,11 @@ type NodeInfo struct {
 	Version    string            `json:"version"`
 	Started    time.Time         `json:"started"`
 	Registered time.Time         `json:"registered"`
+
+	// Schemas are the schemas of the node's external agents (docs/agents.md),
+	// each a ddl.Agent as compact JSON, by agent name; clients know the
+	// built-in agents' schemas already. At most 256 KiB in all.
+	Schemas map[string]json.RawMessage `json:"schemas,omitempty"`
 }
 
 // MissingNode is a node that left the registry without stopping

@@ -63,6 +63,10 @@ type Config struct {
 	// MetricsAllowRemote (internal/metrics.CheckListen, docs/operations.md).
 	MetricsListen      string `hcl:"metrics_listen,optional"`
 	MetricsAllowRemote bool   `hcl:"metrics_allow_remote,optional"`
+	// AgentsDir holds the external agents (docs/agents.md); "" means
+	// /etc/orch/agents.d. AgentsTimeout bounds each of their runs ("60s").
+	AgentsDir     string `hcl:"agents_dir,optional"`
+	AgentsTimeout string `hcl:"agents_timeout,optional"`
 
 	Clients   []ClientBlock   `hcl:"client,block"`
 	Policy    *PolicyBlock    `hcl:"policy,block"`
@@ -179,6 +183,8 @@ func ParseConfig(src []byte, path string) (*Config, hcl.Diagnostics) {
 		}
 	}
 	diags = append(diags, c.SystemFacts.Check(path)...) // system facts
+	// external agents (external.go)
+	diags = append(diags, c.checkAgents()...)
 	if c.FactsFile != "" && !filepath.IsAbs(c.FactsFile) {
 		c.FactsFile = filepath.Join(filepath.Dir(path), c.FactsFile)
 	}

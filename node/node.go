@@ -60,6 +60,7 @@ type Node struct {
 	sys   *sysfacts.Source // system facts (systemfacts.go)
 
 	handlers map[string]rpc.Handler
+	ext      *externalAgents // agents_dir (external.go)
 	audit    *auditLog
 	nc       *nats.Conn
 	srv      *rpc.Server
@@ -98,6 +99,8 @@ func New(cfg *Config, o Options) (*Node, hcl.Diagnostics) {
 		return fail("Cannot read facts", err)
 	}
 	n.sys = newSystemFacts(cfg, n.log) // system facts (systemfacts.go)
+	// external agents (external.go)
+	n.ext = newExternalAgents(context.Background(), cfg, o, n.log)
 	if cfg.AuditLog != "" {
 		if n.audit, err = openAuditLog(cfg.AuditLog); err != nil {
 			return fail("Cannot open the audit log", err)
@@ -201,10 +204,12 @@ func (n *Node) Info() fleet.NodeInfo {
 	for name, h := range n.handlers {
 		agents[name] = h.Schema().Version
 	}
-	return fleet.NodeInfo{
+	info := fleet.NodeInfo{
 		Identity: n.cfg.Identity, Collective: n.cfg.Collective, PublicKey: n.pub,
 		Facts: facts, Classes: n.cfg.Classes, Agents: agents, Version: n.o.Version, Started: n.started,
 	}
+	n.ext.describe(&info) // external agents (external.go)
+	return info
 }
 
 func (n *Node) schemas() []*ddl.Agent {
@@ -212,7 +217,7 @@ func (n *Node) schemas() []*ddl.Agent {
 	for _, h := range n.handlers {
 		out = append(out, h.Schema())
 	}
-	return out
+	return append(out, n.ext.schemas()...) // external agents (external.go)
 }
 
 // ReloadFacts re-reads the facts file and re-registers.
@@ -299,6 +304,7 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 		return err
 	}
 	n.srv = srv
+	n.ext.serve(ctx, srv) // external agents (external.go)
 	n.log.Info("serving", "agents", len(n.handlers), "servers", n.cfg.RedactedServers())
 	var tick <-chan time.Time
 	if n.registryEnabled() {
@@ -314,6 +320,7 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 		case <-ctx.Done():
 			return n.shutdown()
 		case <-reload:
+			n.ext.load(ctx) // external agents (external.go): re-read, registered below
 			n.sys.Refresh() // system facts: collected again, merged on sysChanged
 			if err := n.ReloadFacts(ctx); err != nil {
 				n.log.Error("reloading facts", "err", err)

@@ -75,6 +75,8 @@ type Server struct {
 
 	mu      sync.Mutex
 	closing bool
+
+	extra extraAgents // agents beside o.Handlers, changing while serving (server_extra.go)
 }
 
 // NewServer checks o and returns a server that is not yet subscribed.
@@ -156,6 +158,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, sub := range s.subs {
 		_ = sub.Unsubscribe()
 	}
+	s.unsubscribeExtra() // server_extra.go
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -248,7 +251,7 @@ func (s *Server) handle(m *nats.Msg, kind msgKind) {
 		s.finish(m, &req, start, &Result{Data: info}, nil)
 		return
 	}
-	h, ok := s.o.Handlers[req.Agent]
+	h, ok := s.handler(req.Agent) // o.Handlers, then extra agents (server_extra.go)
 	if !ok {
 		s.finish(m, &req, start, nil, fleet.Errorf(fleet.StatusUnknownAgent, "agent %q is not served by %s", req.Agent, s.o.Identity))
 		return

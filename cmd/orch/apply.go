@@ -14,7 +14,6 @@ import (
 	"github.com/orch-fleet/orch/internal/fleetops"
 	"github.com/orch-fleet/orch/internal/views"
 	"github.com/orch-fleet/orch/playbook"
-	"github.com/orch-fleet/orch/resources"
 	"github.com/orch-fleet/orch/rpc"
 )
 
@@ -96,6 +95,11 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 		return exitFailed
 	}
 	defer closeConn()
+	// external agents' schemas from the registry (agents.go)
+	if res = rf.pb.withFleet(ctx, e, path, res, cl); res.Catalog == nil {
+		return exitInvalid
+	}
+	cat = res.Catalog
 
 	out := views.NewRun(viewType(rf.cf.json), e.view(), views.RunOptions{Playbook: path, NoOp: noop, Verbose: rf.verbose,
 		Live: !rf.plain && e.getenv("TERM") != "dumb" && views.IsTerminal(e.stdout)})
@@ -112,7 +116,7 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 	if !rf.noLock {
 		opts.Locker = cl
 	}
-	rep, err := engine.Run(runCtx, cat, resources.Builtin(), fleet, opts)
+	rep, err := engine.Run(runCtx, cat, rf.pb.agents.types, fleet, opts)
 	out.Close()
 	run.Finish(rep, err)
 	writeHTMLReport(e, cmd, rf.reportHTML, run)

@@ -24,7 +24,7 @@ func runPing(ctx context.Context, e *env, args []string) int {
 	} else if len(pos) > 0 {
 		return usageErr(e, "ping", "unexpected argument %q", pos[0])
 	}
-	return callFleet(ctx, e, cf, "ping", "rpcutil", "ping", nil, views.NewPing(viewType(cf.json), e.view()))
+	return callFleet(ctx, e, cf, "ping", "rpcutil", "ping", noInput, views.NewPing(viewType(cf.json), e.view()))
 }
 
 // runRPC is `orch rpc AGENT ACTION key=value...` and `orch rpc --describe AGENT`.
@@ -50,11 +50,34 @@ func runRPC(ctx context.Context, e *env, args []string) int {
 		return usageErr(e, "rpc", "usage: %s", synopsis("rpc"))
 	}
 	agent, action := pos[0], pos[1]
-	input, err := fleetops.ParseInput(builtin.Schema(agent), action, pos[2:])
-	if err != nil {
-		return usageErr(e, "rpc", "%v", err)
+	input := externalInput(agent, action, pos[2:]) // typed by the schema the nodes advertise
+	if s := builtin.Schema(agent); s != nil {
+		in, err := fleetops.ParseInput(s, action, pos[2:])
+		if err != nil {
+			return usageErr(e, "rpc", "%v", err)
+		}
+		input = func([]fleet.NodeInfo) (map[string]any, error) { return in, nil }
 	}
 	return callFleet(ctx, e, cf, "rpc", agent, action, input, views.NewRPC(viewType(cf.json), e.view()))
+}
+
+// inputFunc makes a call's input once the nodes to call are known: an
+// external agent's schema comes with them (docs/agents.md). An error is a
+// usage error.
+type inputFunc func(nodes []fleet.NodeInfo) (map[string]any, error)
+
+// noInput is the input of an action that takes none.
+func noInput([]fleet.NodeInfo) (map[string]any, error) { return nil, nil }
+
+// externalInput parses key=value arguments with the schema the nodes
+// advertise for agent, or without one when they advertise none (or
+// disagree).
+func externalInput(agent, action string, args []string) inputFunc {
+	return func(nodes []fleet.NodeInfo) (map[string]any, error) {
+		s := fleetops.NewSchemas(nil)
+		s.AddFleet(nodes)
+		return fleetops.ParseInput(s.Lookup(agent), action, args)
+	}
 }
 
 // fetchSchema asks a node serving agent for its schema (rpcutil agents).
@@ -70,6 +93,10 @@ func fetchSchema(ctx context.Context, e *env, cf *clientFlags, agent string) (*d
 		fmt.Fprintf(e.stderr, "orch rpc: agent %q is not built in and no node serves it\n", agent)
 		return nil, false
 	}
+	fs := fleetops.NewSchemas(nil) // external agents advertise their schemas
+	if fs.AddFleet(nodes); fs.Lookup(agent) != nil {
+		return fs.Lookup(agent), true
+	}
 	s, err := fleetops.FetchSchema(ctx, cl, fleetops.Identities(nodes), agent, cf.timeout)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "orch rpc: %v\n", err)
@@ -81,7 +108,7 @@ func fetchSchema(ctx context.Context, e *env, cf *clientFlags, agent string) (*d
 // callFleet discovers the nodes the filter selects, calls agent.action on
 // them and renders the replies and a summary with view. Exit 0 when every
 // node answered OK.
-func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action string, input map[string]any, view views.Call) int {
+func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action string, inputOf inputFunc, view views.Call) int {
 	f, err := cf.filter()
 	if err != nil {
 		return usageErr(e, cmd, "%v", err)
@@ -105,6 +132,10 @@ func callFleet(ctx context.Context, e *env, cf *clientFlags, cmd, agent, action 
 		e.view().Vanished(fleetops.VanishedOf(d.Missing))
 		fmt.Fprintf(e.stderr, "orch %s: no nodes matched (%s)\n", cmd, f.String())
 		return exitFailed
+	}
+	input, err := inputOf(d.Nodes)
+	if err != nil {
+		return usageErr(e, cmd, "%v", err)
 	}
 	rtt := fleetops.StartRTT()
 	res := call.Do(ctx, cl, call.Spec{

@@ -10,8 +10,6 @@ import (
 	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/internal/hclfmt"
 	"github.com/orch-fleet/orch/playbook"
-	"github.com/orch-fleet/orch/providers/builtin"
-	"github.com/orch-fleet/orch/resources"
 )
 
 // playbookFlags are -var, -var-file and the compiler's instance limits,
@@ -21,6 +19,7 @@ type playbookFlags struct {
 	varFiles            stringList
 	maxInstances        int
 	maxCatalogInstances int
+	agents              *playbookAgents // agents.d beside the playbook, set by compile (agents.go)
 }
 
 func addPlaybookFlags(fs *flag.FlagSet) *playbookFlags {
@@ -42,12 +41,33 @@ func (p *playbookFlags) load(e *env, path string) *catalog.Catalog {
 // compile compiles the playbook, printing diagnostics; a nil Catalog
 // means exit 2.
 func (p *playbookFlags) compile(e *env, path string) *playbook.Result {
-	res := playbook.Compile(path, resources.Builtin(), playbook.LoadOptions{
-		Vars: p.vars, VarFiles: p.varFiles, Env: e.getenv, Schemas: builtin.Schema,
+	pa, diags := loadPlaybookAgents(path)
+	if diags.HasErrors() {
+		e.view().Diagnostics(diags, nil)
+		return &playbook.Result{Diagnostics: diags}
+	}
+	p.agents = pa
+	return p.compileWith(e, path, pa, false)
+}
+
+// compileWith compiles with the resource types and schemas of pa,
+// printing the diagnostics (only errors when errorsOnly).
+func (p *playbookFlags) compileWith(e *env, path string, pa *playbookAgents, errorsOnly bool) *playbook.Result {
+	res := playbook.Compile(path, pa.types, playbook.LoadOptions{
+		Vars: p.vars, VarFiles: p.varFiles, Env: e.getenv, Schemas: pa.schemas.Lookup,
 		MaxInstances: p.maxInstances, MaxCatalogInstances: p.maxCatalogInstances,
 	})
-	if len(res.Diagnostics) > 0 {
-		e.view().Diagnostics(res.Diagnostics, res.Files)
+	diags := res.Diagnostics
+	if errorsOnly {
+		diags = nil
+		for _, d := range res.Diagnostics {
+			if d.Severity == hcl.DiagError {
+				diags = append(diags, d)
+			}
+		}
+	}
+	if len(diags) > 0 {
+		e.view().Diagnostics(diags, res.Files)
 	}
 	return res
 }
@@ -109,7 +129,7 @@ func runGraph(_ context.Context, e *env, args []string) int {
 	if cat == nil {
 		return exitInvalid
 	}
-	e.view().Graph(cat, resources.Builtin())
+	e.view().Graph(cat, pf.agents.types)
 	return exitOK
 }
 

@@ -32,6 +32,9 @@ type Cmd struct {
 	Env []string
 	// Dir is the working directory; "" means /.
 	Dir string
+	// Stdin is what the command reads on its standard input; nil means
+	// nothing (it reads end of file at once).
+	Stdin []byte
 	// Timeout bounds the run; 0 means only ctx does.
 	Timeout time.Duration
 	// Limit caps stdout and stderr, each; 0 means DefaultLimit.
@@ -90,6 +93,9 @@ func Run(ctx context.Context, c Cmd) Result {
 		stdout.full = func() { stop(errOutputLimit) }
 	}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if c.Stdin != nil {
+		cmd.Stdin = bytes.NewReader(c.Stdin)
+	}
 	start := time.Now()
 	err := cmd.Run()
 	r := Result{ExitCode: -1, Stdout: stdout.String(), Stderr: stderr.String(), Truncated: stdout.dropped || stderr.dropped, Elapsed: time.Since(start)}

@@ -26,6 +26,8 @@ func TestRun(t *testing.T) {
 		"given environment":   {cmd: Cmd{Argv: []string{"/bin/sh", "-c", "echo $X"}, Env: []string{"X=1"}}, stdout: "1\n"},
 		"output capped":       {cmd: Cmd{Argv: []string{"/bin/sh", "-c", "yes | head -c 100000"}, Limit: 10}, stdout: "y\ny\ny\ny\ny\n", truncated: true},
 		"stop at limit":       {cmd: Cmd{Argv: []string{"/usr/bin/yes"}, Limit: 10, StopAtLimit: true, Timeout: time.Minute}, exit: -1, stdout: "y\ny\ny\ny\ny\n", truncated: true, err: "output limit reached"},
+		"stdin given":         {cmd: Cmd{Argv: []string{"/bin/cat"}, Stdin: []byte("in\n")}, stdout: "in\n"},
+		"stdin not read":      {cmd: Cmd{Argv: []string{"/bin/true"}, Stdin: make([]byte, 1<<20)}},
 		"missing command":     {cmd: Cmd{Argv: []string{"/nonexistent/cmd"}}, exit: -1, err: "cannot run /nonexistent/cmd"},
 		"timeout":             {cmd: Cmd{Argv: []string{"/bin/sleep", "30"}, Timeout: 200 * time.Millisecond}, exit: -1, timedOut: true, err: "killed after"},
 	}
