@@ -49,6 +49,12 @@ func (w *walker) roll(ctx context.Context, s *step) dag.Outcome {
 		rr.Batches = append(rr.Batches, batch)
 		w.emit(Event{Type: EventBatch, Resource: ro.Addr, Batch: k + 1, Nodes: batch, Message: fmt.Sprintf("batch %d of %d", k+1, len(plan))})
 		w.rollBatch(ctx, s, st, k+1, batch)
+		if reason := w.gate(ctx, &step{ro: ro}); reason != "" {
+			// Stopped during the batch: members may have been skipped.
+			stop = strings.TrimPrefix(reason, "skipped: ")
+			rr.NotStarted = slices.Concat(plan[k+1:]...)
+			break
+		}
 		if n := len(st.failed); n > st.budget {
 			stop = fmt.Sprintf("%d node(s) failed, more than max_failed = %d: no new batch started", n, st.budget)
 			rr.NotStarted = slices.Concat(plan[k+1:]...)
@@ -196,7 +202,8 @@ func (st *rollout) merge(addr string, rr *ResourceReport) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, nr := range rr.Nodes {
-		if nr.OK && nr.Changed {
+		if nr.OK && nr.Changed && !rr.NoOp {
+			// A noop member only says what would change.
 			st.changed[nr.Identity] = true
 		}
 	}

@@ -213,3 +213,32 @@ func TestRolloutConfirm(t *testing.T) {
 		})
 	}
 }
+
+// A rollout stopped during its last batch does not pass for done.
+func TestRolloutStoppedInLastBatch(t *testing.T) {
+	stop := make(chan struct{})
+	f := &fakeFleet{nodes: fiveWeb, behave: func(node, action string, _ int) (fleet.Status, bool) {
+		if action == "deploy" && node == "w5" {
+			close(stop)
+		}
+		return fleet.StatusOK, true
+	}}
+	rep, _ := runCat(t, f, rolloutCatalog([]catalog.Size{{Count: 4}, {Count: 1}}, catalog.Size{}), engine.Options{Stop: stop})
+	ro := rep.Resources[0]
+	if ro.Outcome != engine.OutcomeFailed || !strings.Contains(ro.Reason, "interrupted") || slices.Contains(f.calls, "enable@w5") {
+		t.Errorf("rollout %s %q; calls %v", ro.Outcome, ro.Reason, f.calls)
+	}
+}
+
+// What a noop member would change is not what the rollout changed.
+func TestRolloutNoopMemberChangesNothing(t *testing.T) {
+	f := &fakeFleet{nodes: fiveWeb}
+	cat := rolloutCatalog([]catalog.Size{{Percent: 100}}, catalog.Size{})
+	for _, r := range cat.Resources {
+		r.NoOp = r.Rollout != ""
+	}
+	rep, _ := runCat(t, f, cat, engine.Options{})
+	if ro := rep.Resources[0]; ro.Changed != 0 {
+		t.Errorf("rollout of noop members changed %d nodes", ro.Changed)
+	}
+}
