@@ -89,10 +89,11 @@ func Register(ctx context.Context, nc *nats.Conn, info fleet.NodeInfo, ttl time.
 	// Live entry first, then last seen: a reader that reads last seen
 	// first, then live (discoverRegistry) never takes a node that is
 	// registering for a missing one.
-	if _, err := kv.Put(ctx, info.Identity, b); err != nil {
+	key := fleet.EncodeIdentity(info.Identity)
+	if _, err := kv.Put(ctx, key, b); err != nil {
 		return fmt.Errorf("registering %s: %w", info.Identity, err)
 	}
-	if _, err := seen.Put(ctx, info.Identity, b); err != nil {
+	if _, err := seen.Put(ctx, key, b); err != nil {
 		return fmt.Errorf("registering %s (last seen): %w", info.Identity, err)
 	}
 	return nil
@@ -101,8 +102,9 @@ func Register(ctx context.Context, nc *nats.Conn, info fleet.NodeInfo, ttl time.
 // Deregister removes identity from the registry, and its last-seen entry
 // with it: a node that stops gracefully leaves no tombstone.
 func Deregister(ctx context.Context, nc *nats.Conn, collective, identity string) error {
+	key := fleet.EncodeIdentity(identity)
 	if seen, err := lastSeenBucket(ctx, nc, collective, false); err == nil {
-		if err := seen.Purge(ctx, identity); err != nil {
+		if err := seen.Purge(ctx, key); err != nil {
 			return fmt.Errorf("deregistering %s (last seen): %w", identity, err)
 		}
 	} else if !errors.Is(err, errNoRegistry) {
@@ -112,7 +114,7 @@ func Deregister(ctx context.Context, nc *nats.Conn, collective, identity string)
 	if err != nil {
 		return err
 	}
-	if err := kv.Purge(ctx, identity); err != nil {
+	if err := kv.Purge(ctx, key); err != nil {
 		return fmt.Errorf("deregistering %s: %w", identity, err)
 	}
 	return nil
@@ -142,8 +144,13 @@ func (c *Client) discoverRegistry(ctx context.Context, f fleet.Filter, o Discove
 		return nil, err
 	}
 	d := &Discovery{Method: DiscoverRegistry}
-	for _, e := range live {
-		if info, ok := decodeInfo(e.value); ok && f.Match(&info) {
+	for key, e := range live {
+		info, ok := decodeInfo(key, e.value)
+		if !ok {
+			continue
+		}
+		c.keys.learn(info.Identity, info.PublicKey, keyFromRegistry)
+		if f.Match(&info) {
 			d.Nodes = append(d.Nodes, info)
 		}
 	}
@@ -175,18 +182,20 @@ func missingNodes(ctx context.Context, js jetstream.JetStream, bucket string, se
 		} else if err != nil {
 			return nil, fmt.Errorf("reading the last heartbeat of %s: %w", id, err)
 		}
-		if info, ok := decodeInfo(v.Value()); ok && f.Match(&info) {
+		if info, ok := decodeInfo(id, v.Value()); ok && f.Match(&info) {
 			missing = append(missing, fleet.MissingNode{NodeInfo: info, LastSeen: e.created.UTC()})
 		}
 	}
 	return missing, nil
 }
 
-// decodeInfo decodes a registry entry; entries that are not JSON node
-// information are skipped.
-func decodeInfo(b []byte) (fleet.NodeInfo, bool) {
+// decodeInfo decodes the registry entry under key; entries that are not
+// JSON node information, or that name another identity than their key
+// (a node may write only its own key: it cannot pass for another), are
+// skipped.
+func decodeInfo(key string, b []byte) (fleet.NodeInfo, bool) {
 	var info fleet.NodeInfo
-	if err := json.Unmarshal(b, &info); err != nil || info.Identity == "" {
+	if err := json.Unmarshal(b, &info); err != nil || info.Identity == "" || fleet.EncodeIdentity(info.Identity) != key {
 		return info, false
 	}
 	return info, true

@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nkeys"
+
+	"github.com/orch-fleet/orch/fleet"
 )
 
 // signingPrefix is prepended to the signed bytes so that a signature over an
@@ -115,4 +118,64 @@ func LoadKey(path string) (nkeys.KeyPair, error) {
 		return kp, nil
 	}
 	return nil, fmt.Errorf("key file %s holds no nkey seed", path)
+}
+
+// replySigningPrefix is prepended to a reply's signed bytes; it differs
+// from signingPrefix so that a reply signature can never pass for a
+// request's, nor the other way round.
+const replySigningPrefix = "orch-reply-v1\n"
+
+// ReplySigningBytes returns the bytes a reply's signature covers: a fixed
+// prefix, then every field but the signature, each written as its length
+// in decimal, ':', its bytes and '\n' (so that no two replies share the
+// bytes): version, request id, identity, status, message, changed,
+// elapsed (ns) and data as it travels (json.Unmarshal keeps a
+// json.RawMessage verbatim, so the client sees the node's bytes).
+func ReplySigningBytes(r *fleet.Reply) []byte {
+	b := make([]byte, 0, len(replySigningPrefix)+len(r.RequestID)+len(r.Identity)+len(r.Message)+len(r.Data)+64)
+	b = append(b, replySigningPrefix...)
+	field := func(s string) {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(append(append(b, ':'), s...), '\n')
+	}
+	field(strconv.Itoa(r.Version))
+	field(r.RequestID)
+	field(r.Identity)
+	field(string(r.Status))
+	field(r.Message)
+	field(strconv.FormatBool(r.Changed))
+	field(strconv.FormatInt(int64(r.Elapsed), 10))
+	field(string(r.Data))
+	return b
+}
+
+// SignReply sets r.Signature to key's signature over ReplySigningBytes.
+func SignReply(r *fleet.Reply, key nkeys.KeyPair) error {
+	sig, err := key.Sign(ReplySigningBytes(r))
+	if err != nil {
+		return fmt.Errorf("signing reply: %w", err)
+	}
+	r.Signature = base64.RawURLEncoding.EncodeToString(sig)
+	return nil
+}
+
+// Errors of VerifyReply.
+var (
+	ErrReplyUnsigned     = errors.New("reply is not signed")
+	ErrReplyBadSignature = errors.New("reply signature does not verify against the node's key")
+)
+
+// VerifyReply checks r's signature against key, the node's public key.
+func VerifyReply(r *fleet.Reply, key nkeys.KeyPair) error {
+	if r.Signature == "" {
+		return ErrReplyUnsigned
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(r.Signature)
+	if err != nil {
+		return fmt.Errorf("%w: malformed signature", ErrReplyBadSignature)
+	}
+	if err := key.Verify(ReplySigningBytes(r), sig); err != nil {
+		return ErrReplyBadSignature
+	}
+	return nil
 }
