@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,6 +101,7 @@ type Server struct {
 	nc     *nats.Conn
 	o      ServerOptions
 	pub    string
+	priv   ed25519.PrivateKey // of o.Key, derived once
 	subs   []*nats.Subscription
 	sem    chan struct{}
 	wg     sync.WaitGroup
@@ -140,7 +142,11 @@ func NewServer(nc *nats.Conn, o ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpc server: reading the node key: %w", err)
 	}
-	return &Server{nc: nc, o: o, pub: pub, sem: make(chan struct{}, o.Concurrency),
+	priv, err := privateKey(o.Key)
+	if err != nil {
+		return nil, fmt.Errorf("rpc server: the node key: %w", err)
+	}
+	return &Server{nc: nc, o: o, pub: pub, priv: priv, sem: make(chan struct{}, o.Concurrency),
 		limit: newRejectLimiter(o.RejectLogRate), stopFl: make(chan struct{})}, nil
 }
 
@@ -431,10 +437,7 @@ func (s *Server) respond(m *nats.Msg, reply *fleet.Reply) {
 	if m.Reply == "" {
 		return
 	}
-	if err := SignReply(reply, s.o.Key); err != nil {
-		s.o.Logger.Error("signing reply", "err", err)
-		return
-	}
+	signReply(reply, s.priv)
 	b, merr := json.Marshal(reply)
 	if merr != nil {
 		s.o.Logger.Error("encoding reply", "err", merr)
