@@ -63,6 +63,7 @@ type Client struct {
 	url     string // the broker connected to at NewClient, for messages
 	keys    *nodeKeys
 	dropped atomic.Int64
+	signer  *requestSigner // nil when key has no seed: Sign reports it
 }
 
 // NewClient returns a client signing its requests with key.
@@ -73,7 +74,11 @@ func NewClient(nc *nats.Conn, key nkeys.KeyPair, o ClientOptions) *Client {
 	if o.Broker != nil {
 		o.Broker.attach(nc)
 	}
-	return &Client{nc: nc, key: key, o: o, url: nc.ConnectedUrlRedacted(), keys: newNodeKeys(o.NodeKeys)}
+	c := &Client{nc: nc, key: key, o: o, url: nc.ConnectedUrlRedacted(), keys: newNodeKeys(o.NodeKeys)}
+	if s, err := newRequestSigner(key); err == nil {
+		c.signer = s
+	}
+	return c
 }
 
 // Broker returns the watch on the client's connection; nil when it has
@@ -100,7 +105,11 @@ func (c *Client) newRequest(id, agent, action string, data json.RawMessage, f *f
 		Agent: agent, Action: action, Data: data, Filter: f, NoOp: noop,
 		Time: time.Now().UTC(), TTL: timeout + requestTTLMargin,
 	}
-	if err := Sign(req, c.key); err != nil {
+	sign := func(r *Request) error { return Sign(r, c.key) }
+	if c.signer != nil {
+		sign = c.signer.sign
+	}
+	if err := sign(req); err != nil {
 		return nil, nil, err
 	}
 	b, err := json.Marshal(req)
@@ -219,10 +228,19 @@ func (c *Client) wait(ctx context.Context, w *waiter, ch <-chan *nats.Msg) (batc
 		defer t.Stop()
 		tick = t.C
 	}
-	in, stop := w.verifyAll(ch)
-	defer stop()
+	// Small batches are verified right here: a worker pool would only add
+	// a hand-over per reply.
+	raw, in := ch, (<-chan inMsg)(nil)
+	if len(w.targets) >= verifyPoolMin {
+		var stop func()
+		in, stop = w.verifyAll(ch)
+		defer stop()
+		raw = nil
+	}
 	for len(w.pending) > 0 {
 		select {
+		case m := <-raw:
+			w.handle(w.check(m))
 		case m := <-in:
 			w.handle(m)
 		case <-tick:

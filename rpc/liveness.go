@@ -127,6 +127,10 @@ func (w *waiter) check(m *nats.Msg) inMsg {
 	return in
 }
 
+// verifyPoolMin is the smallest batch whose replies are verified by a
+// pool of workers rather than by the collecting goroutine.
+const verifyPoolMin = 16
+
 // verifyAll runs check on the messages of ch on up to one worker per CPU
 // (verifying a signature costs about 50 µs: a thousand replies verified
 // one after the other would double a call's time) and delivers the

@@ -66,6 +66,36 @@ func Sign(req *Request, key nkeys.KeyPair) error {
 	return nil
 }
 
+// requestSigner signs requests with a key derived once (see signReply).
+type requestSigner struct {
+	pub  string
+	priv ed25519.PrivateKey
+}
+
+func newRequestSigner(key nkeys.KeyPair) (*requestSigner, error) {
+	pub, err := key.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("reading public key: %w", err)
+	}
+	priv, err := privateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return &requestSigner{pub: pub, priv: priv}, nil
+}
+
+// sign is Sign with the derived key.
+func (s *requestSigner) sign(req *Request) error {
+	req.SenderKey = s.pub
+	req.Time = req.Time.UTC()
+	b, err := SigningBytes(req)
+	if err != nil {
+		return err
+	}
+	req.Signature = base64.RawURLEncoding.EncodeToString(ed25519.Sign(s.priv, b))
+	return nil
+}
+
 // Errors returned by Verify.
 var (
 	ErrUnsigned     = errors.New("request is not signed")
