@@ -86,6 +86,10 @@ type Options struct {
 	// NATSOptions are passed to the NATS connection after Security's, for
 	// anything else nats.go offers.
 	NATSOptions []nats.Option
+	// NodeKeys pins the nodes' public keys (identity -> "U…"): replies are
+	// verified against these only, and nodes not listed cannot be called.
+	// Nil: each node's key comes from its registry entry.
+	NodeKeys map[string]string
 	// BrokerGrace is how long to wait for a broker to come back after the
 	// connection dropped; then calls fail with an error wrapping
 	// ErrBrokerLost. 0 = 15s.
@@ -131,7 +135,7 @@ func Connect(ctx context.Context, o Options) (*Fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("orch: %w", err) // names the servers, redacted
 	}
-	cl := rpc.NewClient(nc, key, rpc.ClientOptions{Collective: o.Collective, Name: o.Name, Broker: watch})
+	cl := rpc.NewClient(nc, key, rpc.ClientOptions{Collective: o.Collective, Name: o.Name, Broker: watch, NodeKeys: o.NodeKeys})
 	cl.SetSchemas(builtin.Schema)
 	return &Fleet{nc: nc, client: cl, o: o}, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nkeys"
 
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/rpc"
 )
 
@@ -183,10 +184,16 @@ func NodePermissions(collective, identity string, agents []string) Permissions {
 		sub(rpc.BroadcastSubject(collective, a), rpc.AnyOneSubject(collective, a))
 	}
 	sub(rpc.NodeInboxPrefix(collective, identity) + ".>")
+	// Its own direct subject: before serving, a node probes it to refuse
+	// to start beside a live agent of the same identity.
+	pub(rpc.DirectSubject(collective, identity))
 	// Creating a bucket reads the account's JetStream limits first.
 	pub("$JS.API.INFO")
 	for _, bucket := range []string{rpc.RegistryBucket(collective), rpc.LastSeenBucket(collective)} {
-		pub(kvSubject(bucket, identity), streamAPI("INFO", bucket), streamAPI("CREATE", bucket))
+		key := kvSubject(bucket, fleet.EncodeIdentity(identity))
+		// Its own entry: written, and read back before it is removed (a
+		// stopping node removes only an entry of its own instance).
+		pub(key, "$JS.API.DIRECT.GET.KV_"+bucket+"."+key, streamAPI("INFO", bucket), streamAPI("CREATE", bucket))
 	}
 	for _, a := range sorted {
 		if a == "angelia" {

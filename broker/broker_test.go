@@ -70,7 +70,7 @@ func TestClusterFailover(t *testing.T) {
 	}
 	defer clientConn.Close()
 	kp, _ := nkeys.CreateUser()
-	c := rpc.NewClient(clientConn, kp, rpc.ClientOptions{})
+	c := rpc.NewClient(clientConn, kp, rpc.ClientOptions{NodeKeys: map[string]string{"n1": srv.PublicKey()}})
 	call := func() bool {
 		res, err := c.Call(ctx, fleet.CallRequest{Agent: "rpcutil", Action: "ping", Targets: []string{"n1"}, Timeout: time.Second})
 		return err == nil && len(res.Replies) == 1 && res.Replies[0].OK()

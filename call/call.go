@@ -110,6 +110,10 @@ type Result struct {
 	// Stopped: ctx was done or Stop closed before the call finished.
 	Stopped bool
 	Elapsed time.Duration
+	// DroppedReplies counts the replies dropped unjudged over all
+	// attempts: forged, unsigned, badly signed or mis-attributed
+	// (fleet.CallResult.DroppedReplies).
+	DroppedReplies int
 }
 
 // Succeeded reports whether the call succeeded: every target did (AnyOne:
@@ -143,6 +147,9 @@ type executor struct {
 
 	mu     sync.Mutex // guards judged and OnResult calls
 	judged map[*fleet.Reply]*NodeResult
+	// dropped counts the replies the client dropped unjudged (collect
+	// runs on the call's goroutine only).
+	dropped int
 }
 
 func newExecutor(c Caller, s Spec) *executor {
@@ -191,6 +198,7 @@ func (x *executor) run(ctx context.Context) *Result {
 	res.Stopped = x.stopped(ctx)
 	res.Nodes = sorted(final)
 	res.Elapsed = time.Since(start)
+	res.DroppedReplies = x.dropped
 	return res
 }
 
@@ -307,6 +315,7 @@ func (x *executor) collect(nodes []string, attempt int, cr *fleet.CallResult, er
 	if err != nil && cr == nil {
 		return x.failAll(nodes, attempt, err)
 	}
+	x.dropped += cr.DroppedReplies
 	var out []*NodeResult
 	for _, rep := range cr.Replies {
 		out = append(out, x.judge(rep, attempt))

@@ -112,8 +112,10 @@ func BenchmarkWebappShaped(b *testing.B) {
 			conns[i] = nc
 		}
 		start := func(i int, id string, facts map[string]any, agent string) {
-			info := fleet.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, Facts: facts, Agents: map[string]string{agent: "1", "sys": "1"}}
-			srv, err := rpc.NewServer(conns[i%len(conns)], rpc.ServerOptions{Identity: id, Info: func() fleet.NodeInfo { return info }, Handlers: map[string]rpc.Handler{agent: instant{agent}, "sys": instant{"sys"}}, Concurrency: 64})
+			key, _ := nkeys.CreateUser()
+			pub, _ := key.PublicKey()
+			info := fleet.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, PublicKey: pub, Facts: facts, Agents: map[string]string{agent: "1", "sys": "1"}}
+			srv, err := rpc.NewServer(conns[i%len(conns)], rpc.ServerOptions{Identity: id, Key: key, Info: func() fleet.NodeInfo { return info }, Handlers: map[string]rpc.Handler{agent: instant{agent}, "sys": instant{"sys"}}, Concurrency: 64})
 			if err != nil {
 				b.Fatal(err)
 			}

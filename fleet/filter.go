@@ -143,18 +143,32 @@ func (f *Filter) Validate() error {
 }
 
 // Match reports whether the node described by info is selected by f. A nil
-// or empty filter matches every node.
-func (f *Filter) Match(info *NodeInfo) bool {
+// or empty filter matches every node. Regular expressions are compiled
+// for this call; MatchCached reuses them.
+func (f *Filter) Match(info *NodeInfo) bool { return f.match(info, compileEach{}) }
+
+// MatchCached is Match with the regular expressions compiled once and
+// kept in c.
+func (f *Filter) MatchCached(info *NodeInfo, c *RegexCache) bool { return f.match(info, c) }
+
+// Prefilter is Match without regular expressions: it reports false only
+// when a part of f that is not a regular expression rules the node out,
+// and true otherwise (regular-expression parts count as matching). It
+// compiles and evaluates nothing, so it is safe on unauthenticated input.
+func (f *Filter) Prefilter(info *NodeInfo) bool { return f.match(info, assumeMatch{}) }
+
+// match is Match with rx evaluating the regular expressions.
+func (f *Filter) match(info *NodeInfo, rx regexMatcher) bool {
 	if f == nil {
 		return true
 	}
 	for _, ff := range f.Facts {
-		if !ff.match(info.Facts) {
+		if !ff.match(info.Facts, rx) {
 			return false
 		}
 	}
 	for _, c := range f.Classes {
-		if !anyMatch(c, info.Classes) {
+		if !anyMatch(c, info.Classes, rx) {
 			return false
 		}
 	}
@@ -163,26 +177,22 @@ func (f *Filter) Match(info *NodeInfo) bool {
 		for n := range info.Agents {
 			names = append(names, n)
 		}
-		if !anyMatch(a, names) {
+		if !anyMatch(a, names, rx) {
 			return false
 		}
 	}
-	if len(f.Identities) > 0 {
-		ok := false
-		for _, id := range f.Identities {
-			if patternMatch(id, info.Identity) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
+	if len(f.Identities) == 0 {
+		return true
+	}
+	for _, id := range f.Identities {
+		if patternMatch(id, info.Identity, rx) {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
-func (ff FactFilter) match(facts map[string]any) bool {
+func (ff FactFilter) match(facts map[string]any, rx regexMatcher) bool {
 	v, ok := lookupFact(facts, ff.Fact)
 	if !ok {
 		return ff.Op == "!="
@@ -194,8 +204,7 @@ func (ff FactFilter) match(facts map[string]any) bool {
 	case "!=":
 		return s != ff.Value
 	case "=~":
-		re, err := compileRegexp(ff.Value)
-		return err == nil && re.MatchString(s)
+		return rx.matchRegexp(ff.Value, s)
 	}
 	have, err1 := strconv.ParseFloat(s, 64)
 	want, err2 := strconv.ParseFloat(ff.Value, 64)
@@ -271,21 +280,18 @@ func isRegex(p string) bool { return len(p) >= 2 && p[0] == '/' && p[len(p)-1] =
 // /regular expression/ rather than an exact name.
 func IsPattern(value string) bool { return isRegex(value) }
 
-func patternMatch(pattern, s string) bool {
+func patternMatch(pattern, s string, rx regexMatcher) bool {
 	if isRegex(pattern) {
-		re, err := compileRegexp(pattern[1 : len(pattern)-1])
-		return err == nil && re.MatchString(s)
+		return rx.matchRegexp(pattern[1:len(pattern)-1], s)
 	}
 	return pattern == s
 }
 
-func anyMatch(pattern string, values []string) bool {
+func anyMatch(pattern string, values []string, rx regexMatcher) bool {
 	for _, v := range values {
-		if patternMatch(pattern, v) {
+		if patternMatch(pattern, v, rx) {
 			return true
 		}
 	}
 	return false
 }
-
-func compileRegexp(expr string) (*regexp.Regexp, error) { return regexp.Compile(expr) }

@@ -32,6 +32,10 @@ type Reply struct {
 	Data      json.RawMessage `json:"data,omitempty"`
 	Changed   bool            `json:"changed,omitempty"` // the action changed (or, in no-op mode, would change) the node
 	Elapsed   time.Duration   `json:"elapsed"`           // time the node spent on the request
+	// Signature is the node's ed25519 signature (base64url, no padding)
+	// over rpc.ReplySigningBytes, by the key the node registered; clients
+	// drop replies whose signature does not verify.
+	Signature string `json:"sig,omitempty"`
 }
 
 // OK reports whether the reply's status is StatusOK.
@@ -72,6 +76,9 @@ type NodeInfo struct {
 	// each a ddl.Agent as compact JSON, by agent name; clients know the
 	// built-in agents' schemas already. At most 256 KiB in all.
 	Schemas map[string]json.RawMessage `json:"schemas,omitempty"`
+	// Instance is a random id of the running agent process: a node never
+	// removes or silently overwrites a registration of another instance.
+	Instance string `json:"instance,omitempty"`
 }
 
 // MissingNode is a node that left the registry without stopping
@@ -161,4 +168,8 @@ type CallResult struct {
 	Absent map[string]string
 	// Elapsed is the wall time of the whole call.
 	Elapsed time.Duration
+	// DroppedReplies counts the messages that arrived as replies but were
+	// dropped unjudged: unsigned, badly signed, signed by another key than
+	// the node's, answering as another node or for another request.
+	DroppedReplies int
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -17,6 +16,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 	"gopkg.in/yaml.v3"
 
+	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/node/sysfacts"
 	"github.com/orch-fleet/orch/rpc"
 )
@@ -146,9 +146,8 @@ func ParseConfig(src []byte, path string) (*Config, hcl.Diagnostics) {
 		}
 		c.Identity = h
 	}
-	if strings.ContainsAny(c.Identity, " .*>\t") {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid identity",
-			Detail: fmt.Sprintf("identity %q must not contain spaces, dots, * or >: it is part of NATS subjects.", c.Identity)})
+	if err := fleet.ValidateIdentity(c.Identity); err != nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid identity", Detail: err.Error() + "."})
 	}
 	if c.Collective == "" {
 		c.Collective = rpc.DefaultCollective

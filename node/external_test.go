@@ -61,7 +61,7 @@ func TestExternalAgents(t *testing.T) {
 	kp, pub := newKey(t)
 	dir := t.TempDir()
 	agents := installAgents(t, "motd", "ini")
-	reload := runNode(t, fmt.Sprintf(`
+	reload := runNodeIn(t, fmt.Sprintf(`
 identity   = "ext1"
 servers    = [%q]
 data_dir   = %q

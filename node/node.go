@@ -3,12 +3,14 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -48,27 +50,27 @@ type Options struct {
 
 // Node is a running node daemon.
 type Node struct {
-	cfg     *Config
-	o       Options
-	log     *slog.Logger
-	key     nkeys.KeyPair
-	pub     string
-	started time.Time
+	o        Options
+	log      *slog.Logger
+	key      nkeys.KeyPair
+	pub      string
+	started  time.Time
+	instance string // random id of this agent process (fleet.NodeInfo.Instance)
+
+	cfg *Config // as started; what Reload cannot change is read here
 
 	mu    sync.RWMutex
+	cur   *Config // the config last loaded (replaced by Reload)
 	facts map[string]any
+	audit *auditLog        // replaced (reopened) by Reload
 	sys   *sysfacts.Source // system facts (systemfacts.go)
 
+	auth     atomic.Pointer[authorizer] // trust list and policy, replaced by Reload
 	handlers map[string]rpc.Handler
 	ext      *externalAgents // agents_dir (external.go)
-	audit    *auditLog
 	nc       *nats.Conn
 	srv      *rpc.Server
-	// reg holds the registry bucket handles between heartbeats (nil until
-	// the first registration, and again after a failed one, so that the
-	// next re-opens the buckets); guarded by regMu.
-	regMu sync.Mutex
-	reg   *rpc.Registrar
+	reg      *rpc.Registrar
 }
 
 // New prepares a node from its config: reads its key and facts and builds
@@ -83,7 +85,9 @@ func New(cfg *Config, o Options) (*Node, hcl.Diagnostics) {
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
-	n := &Node{cfg: cfg, o: o, log: o.Logger.With("node", cfg.Identity), started: time.Now().UTC(), handlers: map[string]rpc.Handler{}}
+	n := &Node{cfg: cfg, cur: cfg, o: o, log: o.Logger.With("node", cfg.Identity), started: time.Now().UTC(), handlers: map[string]rpc.Handler{},
+		instance: rpc.NewRequestID()}
+	n.auth.Store(newAuthorizer(cfg))
 	var diags hcl.Diagnostics
 	fail := func(summary string, err error) (*Node, hcl.Diagnostics) {
 		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: err.Error()})
@@ -198,7 +202,7 @@ func loadOrCreateKey(cfg *Config) (nkeys.KeyPair, error) {
 // Info returns what the node tells about itself.
 func (n *Node) Info() fleet.NodeInfo {
 	n.mu.RLock()
-	facts := n.facts
+	facts, classes := n.facts, n.cur.Classes
 	n.mu.RUnlock()
 	agents := make(map[string]string, len(n.handlers))
 	for name, h := range n.handlers {
@@ -206,7 +210,8 @@ func (n *Node) Info() fleet.NodeInfo {
 	}
 	info := fleet.NodeInfo{
 		Identity: n.cfg.Identity, Collective: n.cfg.Collective, PublicKey: n.pub,
-		Facts: facts, Classes: n.cfg.Classes, Agents: agents, Version: n.o.Version, Started: n.started,
+		Facts: facts, Classes: classes, Agents: agents, Version: n.o.Version, Started: n.started,
+		Instance: n.instance,
 	}
 	n.ext.describe(&info) // external agents (external.go)
 	return info
@@ -220,9 +225,13 @@ func (n *Node) schemas() []*ddl.Agent {
 	return append(out, n.ext.schemas()...) // external agents (external.go)
 }
 
-// ReloadFacts re-reads the facts file and re-registers.
+// ReloadFacts merges the config's facts over the system facts again (they
+// changed) and re-registers.
 func (n *Node) ReloadFacts(ctx context.Context) error {
-	facts, err := n.cfg.Facts()
+	n.mu.RLock()
+	cfg := n.cur
+	n.mu.RUnlock()
+	facts, err := cfg.Facts()
 	if err != nil {
 		return err
 	}
@@ -230,71 +239,57 @@ func (n *Node) ReloadFacts(ctx context.Context) error {
 	n.mu.Lock()
 	n.facts = facts
 	n.mu.Unlock()
-	n.log.Info("facts reloaded", "facts", len(facts))
-	if n.nc != nil && n.registryEnabled() {
-		return n.register(ctx, n.nc)
-	}
+	n.register(ctx)
 	return nil
 }
 
-// register writes the node's registry entry through the cached bucket
-// handles, opening them on first use and after a failure (a bucket
-// deleted meanwhile is created again).
-func (n *Node) register(ctx context.Context, nc *nats.Conn) error {
-	n.regMu.Lock()
-	defer n.regMu.Unlock()
-	if n.reg == nil {
-		r, err := rpc.NewRegistrar(ctx, nc, n.cfg.Collective, n.cfg.ttl)
-		if err != nil {
-			return n.heartbeat(err) // metrics.go
-		}
-		n.reg = r
+// register writes the node's registry entry, when the registry is
+// enabled; a registration taken by another agent is logged as an error.
+func (n *Node) register(ctx context.Context) {
+	if !n.registryEnabled() || n.reg == nil {
+		return
 	}
-	err := n.reg.Register(ctx, n.Info())
-	if err != nil {
-		n.reg = nil
+	err := n.heartbeat(n.reg.Register(ctx, n.Info())) // metrics.go
+	if errors.Is(err, rpc.ErrRegistrationTaken) {
+		n.log.Error("duplicate identity: another agent registered under this node's identity", "err", err)
+	} else if err != nil {
+		n.log.Warn("registering", "err", err)
 	}
-	return n.heartbeat(err) // metrics.go
 }
 
 func (n *Node) registryEnabled() bool { return n.cfg.Registry == nil || *n.cfg.Registry }
 
 // Run connects, serves and registers until ctx is done; a value on reload
-// re-reads the facts. On return in-flight requests have finished (or the
-// shutdown timeout passed) and the node is deregistered.
+// re-reads the config (Reload). It refuses to start when another live
+// agent serves the same identity. On return in-flight requests have
+// finished (or the shutdown timeout passed) and the node's own
+// registration is removed.
 func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
-	sysChanged, stopSys := n.startSystemFacts(ctx) // system facts (systemfacts.go)
-	defer stopSys()
-	opts := []nats.Option{
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { n.log.Warn("disconnected from broker", "err", err) }),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			n.log.Info("reconnected to broker", "url", nc.ConnectedUrlRedacted())
-			if n.registryEnabled() {
-				rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				if err := n.register(rctx, nc); err != nil {
-					n.log.Warn("re-registering after reconnect", "err", err)
-				}
-			}
-		}),
-	}
-	sec, err := n.cfg.Security().Options()
+	opts, err := n.connOptions()
 	if err != nil {
 		return err
 	}
-	opts = append(opts, sec...)
 	nc, err := n.connect(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
+	if err := rpc.IdentityInUse(ctx, nc, n.cfg.Collective, n.cfg.Identity); err != nil {
+		return fmt.Errorf("refusing to start: %w", err)
+	}
+	guard, err := rpc.OpenFileReplayGuard(filepath.Join(dataDir(n.cfg), "replay.guard"), 0)
+	if err != nil {
+		return err
+	}
+	defer guard.Close()
 	n.mu.Lock()
-	n.nc = nc
+	n.nc, n.reg = nc, rpc.NewRegistrar(nc, n.cfg.Collective, n.cfg.ttl)
 	n.mu.Unlock()
-	auth := newAuthorizer(n.cfg)
 	srv, err := rpc.NewServer(nc, rpc.ServerOptions{
-		Identity: n.cfg.Identity, Collective: n.cfg.Collective, Info: n.Info, Handlers: n.handlers,
-		Authorize: auth.authorize, Audit: n.writeAudit, Logger: n.log,
+		Identity: n.cfg.Identity, Collective: n.cfg.Collective, Info: n.Info, Handlers: n.handlers, Key: n.key,
+		Trusted:   func(key string) bool { return n.auth.Load().trusted(key) },
+		Authorize: func(req *rpc.Request) error { return n.auth.Load().authorize(req) },
+		Replay:    guard, NotBefore: time.Now(), Audit: n.writeAudit, Logger: n.log,
 		Metrics: n.o.Metrics, // metrics.go
 	})
 	if err != nil {
@@ -304,13 +299,19 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 		return err
 	}
 	n.srv = srv
-	n.ext.serve(ctx, srv) // external agents (external.go)
-	n.log.Info("serving", "agents", len(n.handlers), "servers", n.cfg.RedactedServers())
+	n.ext.serve(ctx, srv)                          // external agents (external.go)
+	sysChanged, stopSys := n.startSystemFacts(ctx) // system facts (systemfacts.go)
+	defer stopSys()
+	n.log.Info("serving", "agents", len(n.handlers), "servers", n.cfg.RedactedServers(), "instance", n.instance)
+	return n.serve(ctx, reload, sysChanged)
+}
+
+// serve registers and re-registers until ctx is done, reloading on a
+// value of reload.
+func (n *Node) serve(ctx context.Context, reload, sysChanged <-chan struct{}) error {
 	var tick <-chan time.Time
 	if n.registryEnabled() {
-		if err := n.register(ctx, nc); err != nil {
-			n.log.Warn("registering", "err", err)
-		}
+		n.register(ctx)
 		t := time.NewTicker(n.cfg.interval)
 		defer t.Stop()
 		tick = t.C
@@ -320,21 +321,34 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 		case <-ctx.Done():
 			return n.shutdown()
 		case <-reload:
-			n.ext.load(ctx) // external agents (external.go): re-read, registered below
-			n.sys.Refresh() // system facts: collected again, merged on sysChanged
-			if err := n.ReloadFacts(ctx); err != nil {
-				n.log.Error("reloading facts", "err", err)
-			}
+			n.Reload(ctx)
 		case <-sysChanged: // system facts (systemfacts.go)
 			if err := n.ReloadFacts(ctx); err != nil {
 				n.log.Error("reloading facts", "err", err)
 			}
 		case <-tick:
-			if err := n.register(ctx, nc); err != nil {
-				n.log.Warn("re-registering", "err", err)
-			}
+			n.register(ctx)
 		}
 	}
+}
+
+// connOptions are the node's NATS options: logging, re-registration on
+// reconnect, broker credentials.
+func (n *Node) connOptions() ([]nats.Option, error) {
+	opts := []nats.Option{
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { n.log.Warn("disconnected from broker", "err", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			n.log.Info("reconnected to broker", "url", nc.ConnectedUrlRedacted())
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			n.register(rctx)
+		}),
+	}
+	sec, err := n.cfg.Security().Options()
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, sec...), nil
 }
 
 // connect connects to the brokers, retrying until ctx is done: a node
@@ -372,7 +386,7 @@ func (n *Node) shutdown() error {
 		dctx, dcancel := context.WithTimeout(context.Background(), DeregisterTimeout)
 		defer dcancel()
 		if n.registryEnabled() {
-			if derr := rpc.Deregister(dctx, n.nc, n.cfg.Collective, n.cfg.Identity); derr != nil {
+			if derr := n.reg.Deregister(dctx, n.cfg.Identity, n.instance); derr != nil {
 				n.log.Warn("deregistering", "err", derr)
 			}
 		}
@@ -380,9 +394,11 @@ func (n *Node) shutdown() error {
 			n.log.Warn("flushing replies", "err", ferr)
 		}
 	}
+	n.mu.Lock()
 	if n.audit != nil {
 		n.audit.close()
 	}
+	n.mu.Unlock()
 	n.log.Info("stopped")
 	return err
 }
@@ -392,9 +408,12 @@ func (n *Node) writeAudit(e rpc.AuditEntry) {
 	if e.Status != fleet.StatusOK {
 		lvl = slog.LevelWarn
 	}
-	n.log.Log(context.Background(), lvl, "request", "caller", e.CallerName, "agent", e.Agent, "action", e.Action, "status", e.Status, "message", e.Message)
-	if n.audit != nil {
-		n.audit.write(e)
+	n.log.Log(context.Background(), lvl, "request", "caller", e.CallerName, "agent", e.Agent, "action", e.Action, "status", e.Status, "message", e.Message, "reason", e.Reason)
+	n.mu.RLock()
+	a := n.audit
+	n.mu.RUnlock()
+	if a != nil {
+		a.write(e)
 	}
 }
 

@@ -192,7 +192,10 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown attribute", `colour = "red"`, `Unsupported argument`},
 		{"bad client key", `client "x" { key = "nope" }`, "not an nkey user public key"},
 		{"bad policy", `policy { default = "maybe" }`, "want \"allow\" or \"deny\""},
-		{"bad identity", `identity = "a.b"`, "must not contain"},
+		{"bad identity", `identity = "a_b"`, "RFC 1123"},
+		{"non-ascii identity", `identity = "wéb1"`, "RFC 1123"},
+		{"colon identity", `identity = "web:1"`, "RFC 1123"},
+		{"empty label", `identity = "web..1"`, "empty label"},
 		{"bad interval", `register_interval = "soon"`, "positive duration"},
 		{"missing facts file", `facts_file = "/nonexistent/facts.yaml"`, "reading facts file"},
 	}

@@ -22,6 +22,13 @@ func newAuthorizer(c *Config) *authorizer {
 	return a
 }
 
+// trusted implements rpc.ServerOptions.Trusted: the key is a configured
+// client's.
+func (a *authorizer) trusted(key string) bool {
+	_, ok := a.clients[key]
+	return ok
+}
+
 // authorize implements rpc.ServerOptions.Authorize.
 func (a *authorizer) authorize(req *rpc.Request) error {
 	name, ok := a.clients[req.SenderKey]

@@ -29,7 +29,7 @@ func TestSystemFacts(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(factsD, "app"), []byte("#!/bin/sh\necho '{\"app\": {\"tier\": \"gold\"}}'\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	reload := runNode(t, fmt.Sprintf(`
+	reload := runNodeIn(t, fmt.Sprintf(`
 identity = "sys1"
 servers  = [%q]
 data_dir = %q
@@ -81,9 +81,9 @@ func TestSystemFactsConfigErrors(t *testing.T) {
 	}
 }
 
-// runNode runs a node from a config written in dir; the function it
+// runNodeIn runs a node from a config written in dir; the function it
 // returns is SIGHUP.
-func runNode(t *testing.T, config, dir string) (reload func()) {
+func runNodeIn(t *testing.T, config, dir string) (reload func()) {
 	t.Helper()
 	cfg, diags := node.LoadConfig(writeFile(t, filepath.Join(dir, "node.hcl"), config))
 	if diags.HasErrors() {

@@ -33,8 +33,9 @@ func startBenchFleet(b *testing.B, s *server.Server, n int) []string {
 	for i := range n {
 		id := fmt.Sprintf("node%04d", i)
 		ids[i] = id
-		info := fleet.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, Facts: map[string]any{"cluster": strconv.Itoa(i % 2)}, Agents: map[string]string{"echo": "1"}}
-		srv, err := rpc.NewServer(conns[i%benchConns], rpc.ServerOptions{Identity: id, Info: func() fleet.NodeInfo { return info }, Handlers: map[string]rpc.Handler{"echo": echo{id}}})
+		key, pub := nodeKey(b)
+		info := fleet.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, PublicKey: pub, Facts: map[string]any{"cluster": strconv.Itoa(i % 2)}, Agents: map[string]string{"echo": "1"}}
+		srv, err := rpc.NewServer(conns[i%benchConns], rpc.ServerOptions{Identity: id, Key: key, Info: func() fleet.NodeInfo { return info }, Handlers: map[string]rpc.Handler{"echo": echo{id}}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,6 +52,12 @@ type ClientOptions struct {
 	// lost broker, but a broker that never comes back is waited for until
 	// each call's timeout.
 	Broker *BrokerWatch
+	// NodeKeys pins the nodes' public keys (identity -> "U…"): replies
+	// are verified against these only, and a node not in the list cannot
+	// be called. Nil: each node's key is read from its registry entry
+	// (or, for a fleet without a registry, learned from its broadcast
+	// discovery reply).
+	NodeKeys map[string]string
 }
 
 // Client calls actions on nodes. It is safe for concurrent use.
@@ -60,9 +67,12 @@ type Client struct {
 	o       ClientOptions
 	schemas func(agent string) *ddl.Agent
 	url     string // the broker connected to at NewClient, for messages
-
 	cacheMu sync.Mutex
 	cache   *registryCache // set by WatchRegistry
+
+	keys    *nodeKeys
+	dropped atomic.Int64
+	signer  *requestSigner // nil when key has no seed: Sign reports it
 }
 
 // NewClient returns a client signing its requests with key.
@@ -73,7 +83,11 @@ func NewClient(nc *nats.Conn, key nkeys.KeyPair, o ClientOptions) *Client {
 	if o.Broker != nil {
 		o.Broker.attach(nc)
 	}
-	return &Client{nc: nc, key: key, o: o, url: nc.ConnectedUrlRedacted()}
+	c := &Client{nc: nc, key: key, o: o, url: nc.ConnectedUrlRedacted(), keys: newNodeKeys(o.NodeKeys)}
+	if s, err := newRequestSigner(key); err == nil {
+		c.signer = s
+	}
+	return c
 }
 
 // Broker returns the watch on the client's connection; nil when it has
@@ -107,7 +121,11 @@ func (c *Client) newRequest(id, agent, action string, data json.RawMessage, f *f
 		Agent: agent, Action: action, Data: data, Filter: f, NoOp: noop,
 		Time: time.Now().UTC(), TTL: timeout + requestTTLMargin,
 	}
-	if err := Sign(req, c.key); err != nil {
+	sign := func(r *Request) error { return Sign(r, c.key) }
+	if c.signer != nil {
+		sign = c.signer.sign
+	}
+	if err := sign(req); err != nil {
 		return nil, nil, err
 	}
 	b, err := json.Marshal(req)
@@ -144,10 +162,11 @@ func (c *Client) encodeInput(agent, action string, input map[string]any) (json.R
 // Call sends the action to every target node directly, all at once, and
 // collects the replies. It returns when every target answered, was found
 // gone (ClientOptions.Liveness) or the timeout passed; nodes that did not
-// answer are listed in Missing, and those known gone also in Absent. An
-// error without a result means the call could not be made at all (bad
-// input); when the broker is lost the error wraps fleet.ErrBrokerLost and
-// the result holds what was received before.
+// answer are listed in Missing, and those known gone also in Absent.
+// Replies that do not verify (see ClientOptions.NodeKeys) are dropped and
+// counted in DroppedReplies. An error without a result means the call
+// could not be made at all (bad input); when the broker is lost the error
+// wraps fleet.ErrBrokerLost and the result holds what was received before.
 // Batches, retries and judging are the call executor's (package call).
 func (c *Client) Call(ctx context.Context, r fleet.CallRequest) (*fleet.CallResult, error) {
 	start := time.Now()
@@ -160,7 +179,9 @@ func (c *Client) Call(ctx context.Context, r fleet.CallRequest) (*fleet.CallResu
 	}
 	res := &fleet.CallResult{}
 	if len(r.Targets) > 0 {
-		res.Replies, res.Missing, res.Absent, err = c.callBatch(ctx, r, data, r.Targets)
+		var b batch
+		b, err = c.callBatch(ctx, r, data, r.Targets)
+		res.Replies, res.Missing, res.Absent, res.DroppedReplies = b.replies, b.missing, b.absent, b.dropped
 	}
 	sort.Strings(res.Missing)
 	res.Elapsed = time.Since(start)
@@ -173,37 +194,48 @@ func (c *Client) Call(ctx context.Context, r fleet.CallRequest) (*fleet.CallResu
 // callBatch publishes one signed request to each target's direct subject,
 // all onto one reply inbox (a reply subject per target index, so that a "no
 // responders" status names its node), and collects until every target
-// answered or was found gone, the timeout passed or ctx is done. While it
-// waits it probes the silent targets (waiter.probe). A lost broker ends it
-// with what it got and a *fleet.BrokerLostError.
-func (c *Client) callBatch(ctx context.Context, r fleet.CallRequest, data json.RawMessage, targets []string) ([]*fleet.Reply, []string, map[string]string, error) {
+// answered or was found gone, the timeout passed or ctx is done. Targets
+// whose key the client cannot learn are not called (their replies could
+// not be verified). While it waits it probes the silent targets
+// (waiter.probe). A lost broker ends it with what it got and a
+// *fleet.BrokerLostError.
+func (c *Client) callBatch(ctx context.Context, r fleet.CallRequest, data json.RawMessage, targets []string) (batch, error) {
 	var f *fleet.Filter
 	if len(targets) <= identitiesInFilter {
 		f = &fleet.Filter{Identities: targets}
 	}
-	_, b, err := c.newRequest(r.RequestID, r.Agent, r.Action, data, f, r.NoOp, r.Timeout)
+	req, b, err := c.newRequest(r.RequestID, r.Agent, r.Action, data, f, r.NoOp, r.Timeout)
 	if err != nil {
-		return nil, nil, nil, err
+		return batch{}, err
+	}
+	unknown := map[string]bool{}
+	for _, t := range c.ensureKeys(ctx, targets) {
+		unknown[t] = true
 	}
 	inbox := c.nc.NewRespInbox()
 	ch := make(chan *nats.Msg, 2*len(targets)+8)
 	sub, err := c.nc.ChanSubscribe(inbox+".*", ch)
 	if err != nil {
-		return nil, targets, nil, c.connErr(fmt.Errorf("subscribing to reply inbox: %w", err))
+		return batch{missing: targets}, c.connErr(fmt.Errorf("subscribing to reply inbox: %w", err))
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	w := c.newWaiter(r, req.ID, targets, inbox)
 	for i, t := range targets {
+		if unknown[t] {
+			w.gone(i, errNoNodeKey.Error())
+			continue
+		}
 		msg := &nats.Msg{Subject: DirectSubject(c.o.Collective, t), Reply: inbox + "." + strconv.Itoa(i), Data: b}
 		if err := c.nc.PublishMsg(msg); err != nil {
-			return nil, targets, nil, c.connErr(fmt.Errorf("sending %s.%s to %s: %w", r.Agent, r.Action, t, err))
+			return batch{missing: targets}, c.connErr(fmt.Errorf("sending %s.%s to %s: %w", r.Agent, r.Action, t, err))
 		}
 	}
-	return c.wait(ctx, c.newWaiter(r, targets, inbox), ch)
+	return c.wait(ctx, w, ch)
 }
 
 // wait runs w until every target is settled, the timeout, ctx or the loss
 // of the broker.
-func (c *Client) wait(ctx context.Context, w *waiter, ch <-chan *nats.Msg) ([]*fleet.Reply, []string, map[string]string, error) {
+func (c *Client) wait(ctx context.Context, w *waiter, ch <-chan *nats.Msg) (batch, error) {
 	timer := time.NewTimer(w.r.Timeout)
 	defer timer.Stop()
 	var tick <-chan time.Time
@@ -212,9 +244,20 @@ func (c *Client) wait(ctx context.Context, w *waiter, ch <-chan *nats.Msg) ([]*f
 		defer t.Stop()
 		tick = t.C
 	}
+	// Small batches are verified right here: a worker pool would only add
+	// a hand-over per reply.
+	raw, in := ch, (<-chan inMsg)(nil)
+	if len(w.targets) >= verifyPoolMin {
+		var stop func()
+		in, stop = w.verifyAll(ch)
+		defer stop()
+		raw = nil
+	}
 	for len(w.pending) > 0 {
 		select {
-		case m := <-ch:
+		case m := <-raw:
+			w.handle(w.check(m))
+		case m := <-in:
 			w.handle(m)
 		case <-tick:
 			if err := w.probe(); err != nil {
@@ -268,10 +311,11 @@ func (c *Client) CallAnyOne(ctx context.Context, r fleet.CallRequest) (*fleet.Ca
 		r.RequestID = NewRequestID()
 	}
 	if len(r.Targets) == 0 {
-		rep, err := c.requestOne(ctx, AnyOneSubject(c.o.Collective, r.Agent), r, data)
+		rep, dropped, err := c.requestOne(ctx, AnyOneSubject(c.o.Collective, r.Agent), r, data)
 		if err != nil {
 			return nil, err
 		}
+		res.DroppedReplies = dropped
 		if rep != nil {
 			res.Replies = append(res.Replies, rep)
 			if r.OnReply != nil {
@@ -287,10 +331,12 @@ func (c *Client) CallAnyOne(ctx context.Context, r fleet.CallRequest) (*fleet.Ca
 		}
 		one := r
 		one.Targets = []string{t}
-		replies, missing, absent, err := c.callBatch(ctx, one, data, []string{t})
+		b, err := c.callBatch(ctx, one, data, []string{t})
+		replies := b.replies
 		res.Replies = append(res.Replies, replies...)
-		res.Missing = append(res.Missing, missing...)
-		for id, why := range absent {
+		res.Missing = append(res.Missing, b.missing...)
+		res.DroppedReplies += b.dropped
+		for id, why := range b.absent {
 			if res.Absent == nil {
 				res.Absent = map[string]string{}
 			}
@@ -313,27 +359,47 @@ func (c *Client) CallAnyOne(ctx context.Context, r fleet.CallRequest) (*fleet.Ca
 	return res, nil
 }
 
-// requestOne sends one request on subject and waits for the first reply. A
-// nil reply without error means nobody answered.
-func (c *Client) requestOne(ctx context.Context, subject string, r fleet.CallRequest, data json.RawMessage) (*fleet.Reply, error) {
-	_, b, err := c.newRequest(r.RequestID, r.Agent, r.Action, data, nil, r.NoOp, r.Timeout)
+// requestOne sends one request on subject (a queue group: any node may
+// answer) and waits for the first reply that verifies against the key of
+// the node it names; others are dropped and counted. A nil reply without
+// error means nobody answered.
+func (c *Client) requestOne(ctx context.Context, subject string, r fleet.CallRequest, data json.RawMessage) (*fleet.Reply, int, error) {
+	req, b, err := c.newRequest(r.RequestID, r.Agent, r.Action, data, nil, r.NoOp, r.Timeout)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
 	defer cancel()
-	m, err := c.nc.RequestWithContext(ctx, subject, b)
+	inbox := c.nc.NewRespInbox()
+	ch := make(chan *nats.Msg, 16)
+	sub, err := c.nc.ChanSubscribe(inbox, ch)
 	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, nats.ErrTimeout) {
-			return nil, nil
+		return nil, 0, c.connErr(fmt.Errorf("subscribing to reply inbox: %w", err))
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := c.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: inbox, Data: b}); err != nil {
+		return nil, 0, c.connErr(fmt.Errorf("requesting %s: %w", subject, err))
+	}
+	dropped := 0
+	for {
+		select {
+		case m := <-ch:
+			if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+				return nil, dropped, nil // no responders
+			}
+			var rep fleet.Reply
+			if json.Unmarshal(m.Data, &rep) != nil || c.verifyReply(&rep, rep.Identity, req.ID) != nil {
+				dropped++
+				c.drop()
+				continue
+			}
+			return &rep, dropped, nil
+		case <-c.brokerLost():
+			return nil, dropped, c.connErr(nats.ErrConnectionClosed)
+		case <-ctx.Done():
+			return nil, dropped, nil
 		}
-		return nil, c.connErr(fmt.Errorf("requesting %s: %w", subject, err))
 	}
-	var rep fleet.Reply
-	if err := json.Unmarshal(m.Data, &rep); err != nil {
-		return nil, fmt.Errorf("malformed reply on %s: %w", subject, err)
-	}
-	return &rep, nil
 }
 
 // Discover returns the nodes f selects, sorted by identity.
@@ -403,11 +469,11 @@ func (c *Client) discoverBroadcast(ctx context.Context, f fleet.Filter, o Discov
 	if f.Empty() {
 		fp = nil
 	}
-	_, b, err := c.newRequest("", DiscoveryAgent, "discover", nil, fp, false, o.Timeout)
+	req, b, err := c.newRequest("", DiscoveryAgent, "discover", nil, fp, false, o.Timeout)
 	if err != nil {
 		return nil, err
 	}
-	col := newCollector()
+	col := newCollector(func(data []byte) (fleet.NodeInfo, bool) { return c.discoveryReply(data, req.ID) })
 	inbox := c.nc.NewRespInbox()
 	sub, err := c.nc.Subscribe(inbox, col.add)
 	if err != nil {
@@ -429,6 +495,7 @@ func (c *Client) discoverBroadcast(ctx context.Context, f fleet.Filter, o Discov
 
 // collector gathers broadcast discovery replies as they are delivered.
 type collector struct {
+	parse  func([]byte) (fleet.NodeInfo, bool) // decodes and verifies a reply
 	mu     sync.Mutex
 	seen   map[string]bool
 	nodes  []fleet.NodeInfo
@@ -436,8 +503,8 @@ type collector struct {
 	notify chan struct{} // signalled (without blocking) on every new node
 }
 
-func newCollector() *collector {
-	return &collector{seen: map[string]bool{}, notify: make(chan struct{}, 1)}
+func newCollector(parse func([]byte) (fleet.NodeInfo, bool)) *collector {
+	return &collector{parse: parse, seen: map[string]bool{}, notify: make(chan struct{}, 1)}
 }
 
 // add handles one reply (a nats.MsgHandler).
@@ -445,12 +512,8 @@ func (col *collector) add(m *nats.Msg) {
 	if len(m.Data) == 0 {
 		return // no-responders status: nobody listens
 	}
-	var rep fleet.Reply
-	if err := json.Unmarshal(m.Data, &rep); err != nil || !rep.OK() {
-		return
-	}
-	var info fleet.NodeInfo
-	if err := json.Unmarshal(rep.Data, &info); err != nil {
+	info, ok := col.parse(m.Data)
+	if !ok {
 		return
 	}
 	col.mu.Lock()
@@ -506,4 +569,33 @@ func (col *collector) wait(ctx context.Context, sub *nats.Subscription, start ti
 			return fmt.Errorf("discovering nodes: %w", ctx.Err())
 		}
 	}
+}
+
+// discoveryReply decodes and verifies one broadcast discovery reply to
+// request id. The reply must be signed by the key the client knows for the
+// node (pinned, or from the registry) or, when it knows none, by the key
+// the reply itself declares, which it then learns: without a registry or
+// pinned keys, a node's key is trusted on first discovery. Replies that
+// fail are dropped and counted.
+func (c *Client) discoveryReply(data []byte, id string) (fleet.NodeInfo, bool) {
+	var rep fleet.Reply
+	var info fleet.NodeInfo
+	if err := json.Unmarshal(data, &rep); err != nil || !rep.OK() || json.Unmarshal(rep.Data, &info) != nil || info.Identity != rep.Identity {
+		c.drop()
+		return info, false
+	}
+	if _, known := c.keys.get(rep.Identity); !known && !c.keys.pinned {
+		kp, err := parseNodeKey(info.PublicKey)
+		if err != nil || VerifyReply(&rep, kp) != nil || rep.RequestID != id {
+			c.drop()
+			return info, false
+		}
+		c.keys.learn(info.Identity, info.PublicKey, keyFromBroadcast)
+		return info, true
+	}
+	if err := c.verifyReply(&rep, rep.Identity, id); err != nil {
+		c.drop()
+		return info, false
+	}
+	return info, true
 }

@@ -18,9 +18,11 @@ func BroadcastSubject(collective, agent string) string {
 	return collective + ".broadcast." + agent
 }
 
-// DirectSubject is the subject one node listens on for requests addressed to it.
+// DirectSubject is the subject one node listens on for requests addressed
+// to it; the identity is one token, encoded by fleet.EncodeIdentity
+// ("web.3" → "orch.node.web_3").
 func DirectSubject(collective, identity string) string {
-	return collective + ".node." + identity
+	return collective + ".node." + fleet.EncodeIdentity(identity)
 }
 
 // AnyOneSubject is the subject of "any one of N" requests for agent; nodes

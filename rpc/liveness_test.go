@@ -46,12 +46,17 @@ func startSlowNode(t *testing.T, url, id string, started chan<- string) *nats.Co
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	srv, err := rpc.NewServer(nc, rpc.ServerOptions{Identity: id, Info: func() fleet.NodeInfo { return fleet.NodeInfo{Identity: id} },
+	key, pub := nodeKey(t)
+	info := fleet.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, PublicKey: pub}
+	srv, err := rpc.NewServer(nc, rpc.ServerOptions{Identity: id, Key: key, Info: func() fleet.NodeInfo { return info },
 		Handlers: map[string]rpc.Handler{"slow": slow{started}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := rpc.Register(context.Background(), nc, info, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	return nc
@@ -159,6 +164,10 @@ func TestBrokerLost(t *testing.T) {
 	events := make(chan fleet.BrokerEvent, 8)
 	defer w.Notify(func(e fleet.BrokerEvent) { events <- e })()
 	c := slowClient(t, url, rpc.ClientOptions{Broker: w})
+	// The restarted broker has an empty registry: learn e1's key now.
+	if _, err := c.Discover(context.Background(), fleet.Filter{}, rpc.DiscoverOptions{}); err != nil {
+		t.Fatal(err)
+	}
 
 	// A restart within the grace: disconnected, then reconnected.
 	port := s.Addr().(*net.TCPAddr).Port

@@ -34,7 +34,7 @@ type Mux struct {
 	// Delay, when set, returns how long to hold each message for one
 	// Server before dispatching it (emulated network latency); nil: none.
 	delay func() time.Duration
-	// jobs feed the workers that run admitted requests: a fixed pool, not
+	// jobs feed the workers that run accepted requests: a fixed pool, not
 	// a goroutine per request, so that a broadcast to 10,000 identities
 	// does not queue 10,000 runnable goroutines ahead of the connections'
 	// own (their flushers and readers), which held every reply back until
@@ -51,7 +51,7 @@ type Mux struct {
 	subs    []*nats.Subscription
 }
 
-// muxJob is one admitted request for one Server.
+// muxJob is one accepted request for one Server.
 type muxJob struct {
 	s    *Server
 	m    *nats.Msg
@@ -177,7 +177,7 @@ func (x *Mux) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// work runs admitted requests until the Mux shuts down.
+// work runs accepted requests until the Mux shuts down.
 func (x *Mux) work() {
 	for {
 		select {
@@ -233,7 +233,7 @@ func (x *Mux) anyOne(m *nats.Msg) {
 // is one.
 func (x *Mux) send(s *Server, m *nats.Msg, kind msgKind) {
 	queue := func() {
-		if s.admit(m, kind) {
+		if s.accept(m, kind) {
 			select {
 			case x.jobs <- muxJob{s, m, kind}:
 			case <-x.stop:

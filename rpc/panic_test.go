@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/fleet"
@@ -59,7 +60,14 @@ func TestHandlerPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	c, _ := newClient(t, s)
+	// No registry here: the client pins the node's key.
+	cnc, err := nats.Connect(natstest.URL(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cnc.Close)
+	kp, _ := nkeys.CreateUser()
+	c := rpc.NewClient(cnc, kp, rpc.ClientOptions{NodeKeys: map[string]string{"solo": srv.PublicKey()}})
 	tests := []struct {
 		agent, action string
 		input         map[string]any

@@ -77,18 +77,15 @@ func openBucket(ctx context.Context, nc *nats.Conn, name string) (jetstream.KeyV
 // entries expire after ttl). It opens both buckets at every call: a process
 // that registers repeatedly keeps a Registrar instead.
 func Register(ctx context.Context, nc *nats.Conn, info fleet.NodeInfo, ttl time.Duration) error {
-	r, err := NewRegistrar(ctx, nc, info.Collective, ttl)
-	if err != nil {
-		return err
-	}
-	return r.Register(ctx, info)
+	return NewRegistrar(nc, info.Collective, ttl).Register(ctx, info)
 }
 
 // Deregister removes identity from the registry, and its last-seen entry
 // with it: a node that stops gracefully leaves no tombstone.
 func Deregister(ctx context.Context, nc *nats.Conn, collective, identity string) error {
+	key := fleet.EncodeIdentity(identity)
 	if seen, err := lastSeenBucket(ctx, nc, collective, false); err == nil {
-		if err := seen.Purge(ctx, identity); err != nil {
+		if err := seen.Purge(ctx, key); err != nil {
 			return fmt.Errorf("deregistering %s (last seen): %w", identity, err)
 		}
 	} else if !errors.Is(err, errNoRegistry) {
@@ -98,7 +95,7 @@ func Deregister(ctx context.Context, nc *nats.Conn, collective, identity string)
 	if err != nil {
 		return err
 	}
-	if err := kv.Purge(ctx, identity); err != nil {
+	if err := kv.Purge(ctx, key); err != nil {
 		return fmt.Errorf("deregistering %s: %w", identity, err)
 	}
 	return nil
@@ -130,7 +127,7 @@ func (c *Client) discoverRegistry(ctx context.Context, f fleet.Filter, o Discove
 		}
 		return nil, err
 	}
-	d := &Discovery{Method: DiscoverRegistry, Nodes: decodeMatching(live, f)}
+	d := &Discovery{Method: DiscoverRegistry, Nodes: c.decodeMatching(live, f)}
 	if d.Missing, err = missingNodes(ctx, js, LastSeenBucket(c.o.Collective), seen, live, f); err != nil {
 		return nil, fmt.Errorf("discovering from the registry: %w", err)
 	}
@@ -159,7 +156,7 @@ func missingNodes(ctx context.Context, js jetstream.JetStream, bucket string, se
 		} else if err != nil {
 			return nil, fmt.Errorf("reading the last heartbeat of %s: %w", id, err)
 		}
-		if info, ok := decodeInfo(v.Value()); ok && f.Match(&info) {
+		if info, ok := decodeInfo(id, v.Value()); ok && f.Match(&info) {
 			missing = append(missing, fleet.MissingNode{NodeInfo: info, LastSeen: e.created.UTC()})
 		}
 	}
@@ -168,18 +165,23 @@ func missingNodes(ctx context.Context, js jetstream.JetStream, bucket string, se
 
 // decodeMatching decodes the entries on every CPU (decoding is most of a
 // large registry's read) and keeps those f selects.
-func decodeMatching(entries map[string]bucketEntry, f fleet.Filter) []fleet.NodeInfo {
-	vals := make([][]byte, 0, len(entries))
-	for _, e := range entries {
-		vals = append(vals, e.value)
+func (c *Client) decodeMatching(entries map[string]bucketEntry, f fleet.Filter) []fleet.NodeInfo {
+	keys := make([]string, 0, len(entries))
+	for k := range entries {
+		keys = append(keys, k)
 	}
-	workers := min(runtime.GOMAXPROCS(0), 1+len(vals)/256)
+	workers := min(runtime.GOMAXPROCS(0), 1+len(keys)/256)
 	parts := make([][]fleet.NodeInfo, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			for i := w; i < len(vals); i += workers {
-				if info, ok := decodeInfo(vals[i]); ok && f.Match(&info) {
+			for i := w; i < len(keys); i += workers {
+				info, ok := decodeInfo(keys[i], entries[keys[i]].value)
+				if !ok {
+					continue
+				}
+				c.keys.learn(info.Identity, info.PublicKey, keyFromRegistry)
+				if f.Match(&info) {
 					parts[w] = append(parts[w], info)
 				}
 			}
@@ -189,11 +191,13 @@ func decodeMatching(entries map[string]bucketEntry, f fleet.Filter) []fleet.Node
 	return slices.Concat(parts...)
 }
 
-// decodeInfo decodes a registry entry; entries that are not JSON node
-// information are skipped.
-func decodeInfo(b []byte) (fleet.NodeInfo, bool) {
+// decodeInfo decodes the registry entry under key; entries that are not
+// JSON node information, or that name another identity than their key
+// (a node may write only its own key: it cannot pass for another), are
+// skipped.
+func decodeInfo(key string, b []byte) (fleet.NodeInfo, bool) {
 	var info fleet.NodeInfo
-	if err := json.Unmarshal(b, &info); err != nil || info.Identity == "" {
+	if err := json.Unmarshal(b, &info); err != nil || info.Identity == "" || fleet.EncodeIdentity(info.Identity) != key {
 		return info, false
 	}
 	return info, true

@@ -72,7 +72,7 @@ func (bc *bucketCache) apply(m jetstream.Msg) {
 	h := m.Headers()
 	del := h.Get("KV-Operation") != "" || h.Get(jetstream.MarkerReasonHeader) != ""
 	if !del && !bc.headersOnly {
-		e.info, e.ok = decodeInfo(m.Data())
+		e.info, e.ok = decodeInfo(key, m.Data())
 	}
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
@@ -122,7 +122,7 @@ func (bc *bucketCache) catchUp(ctx context.Context) (uint64, error) {
 		case m.Sequence > e.seq:
 			e = cacheEntry{seq: m.Sequence, created: m.Time}
 			if !bc.headersOnly {
-				e.info, e.ok = decodeInfo(m.Data)
+				e.info, e.ok = decodeInfo(key, m.Data)
 			}
 			bc.entries[key] = e
 		}
@@ -247,7 +247,11 @@ func (c *Client) discoverCached(ctx context.Context, rc *registryCache, f fleet.
 	live := map[string]bool{}
 	rc.live.each(liveFirst, func(k string, e *cacheEntry) {
 		live[k] = true
-		if e.ok && f.Match(&e.info) {
+		if !e.ok {
+			return
+		}
+		c.keys.learn(e.info.Identity, e.info.PublicKey, keyFromRegistry)
+		if f.Match(&e.info) {
 			d.Nodes = append(d.Nodes, e.info)
 		}
 	})

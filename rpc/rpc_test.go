@@ -68,9 +68,10 @@ func startNode(t testing.TB, s *server.Server, id string, facts map[string]any, 
 		t.Fatal(err)
 	}
 	n := &testNode{nc: nc}
-	info := fleet.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, Facts: facts, Classes: classes, Agents: map[string]string{"echo": "1"}}
+	key, pub := nodeKey(t)
+	info := fleet.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, PublicKey: pub, Facts: facts, Classes: classes, Agents: map[string]string{"echo": "1"}}
 	srv, err := rpc.NewServer(nc, rpc.ServerOptions{
-		Identity: id, Info: func() fleet.NodeInfo { return info },
+		Identity: id, Info: func() fleet.NodeInfo { return info }, Key: key,
 		Handlers:  map[string]rpc.Handler{"echo": echo{id}},
 		Authorize: authorize,
 		Audit: func(a rpc.AuditEntry) {
@@ -91,6 +92,17 @@ func startNode(t testing.TB, s *server.Server, id string, facts map[string]any, 
 	n.srv = srv
 	t.Cleanup(func() { n.stop() })
 	return n
+}
+
+// nodeKey makes a node key and returns it with its public key.
+func nodeKey(t testing.TB) (nkeys.KeyPair, string) {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := kp.PublicKey()
+	return kp, pub
 }
 
 func (n *testNode) stop() {

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/fleet"
@@ -26,10 +28,37 @@ type ServerOptions struct {
 	Info func() fleet.NodeInfo
 	// Handlers maps agent names to the providers serving them.
 	Handlers map[string]Handler
+	// Key is the node's key: every reply is signed with it, and clients
+	// verify replies against its public key in the node's registry entry.
+	// Nil: a key is made for this server (PublicKey returns it).
+	Key nkeys.KeyPair
+	// Trusted is the node's trust list, asked before the signature is
+	// checked so that an untrusted key costs no signature check and can
+	// never touch the replay guard. Nil trusts every key (Authorize then
+	// decides).
+	Trusted func(senderKey string) bool
 	// Authorize is called once the signature, time and replay checks have
-	// passed: the node's trust list and action policy. It returns a
-	// *fleet.StatusError (normally fleet.StatusUnauthorised) to refuse. Nil allows all.
+	// passed: the node's action policy. It returns a *fleet.StatusError
+	// (normally fleet.StatusUnauthorised) to refuse. Nil allows all.
 	Authorize func(req *Request) error
+	// Replay remembers the ids of authenticated requests until they
+	// expire; nil: in memory (a restart forgets them: use a persistent
+	// guard, see NewFileReplayGuard, and NotBefore).
+	Replay ReplayGuard
+	// NotBefore refuses requests dated before it: the time the node
+	// started, so that a request captured before a restart cannot be
+	// replayed after it.
+	NotBefore time.Time
+	// Limits bound what a request may be before it is authenticated; the
+	// zero value is DefaultLimits.
+	Limits Limits
+	// Regexps keeps the filters' compiled regular expressions; nil: a
+	// cache of its own.
+	Regexps *fleet.RegexCache
+	// RejectLogRate caps the audit entries of unauthenticated rejections
+	// per reason and second (the rest are counted in one "suppressed"
+	// entry per second); 0 = 10.
+	RejectLogRate int
 	// Audit is called once per request, accepted or rejected. Nil: no audit.
 	Audit func(AuditEntry)
 	// MaxSkew is how far in the future a request's time may be; 0 = 5s.
@@ -52,10 +81,16 @@ type AuditEntry struct {
 	CallerName string          `json:"caller"`
 	Agent      string          `json:"agent"`
 	Action     string          `json:"action"`
-	Input      json.RawMessage `json:"input,omitempty"`
+	Input      json.RawMessage `json:"input,omitempty"` // only for authenticated requests
 	Status     fleet.Status    `json:"status"`
 	Message    string          `json:"message,omitempty"`
 	Elapsed    time.Duration   `json:"elapsed_ns"`
+	// Reason is the short code of a rejection before authentication
+	// (RejectTooLarge …); such entries carry no input.
+	Reason string `json:"reason,omitempty"`
+	// Suppressed, on an entry of its own, counts the rejections of Reason
+	// left out of the audit in the last second (RejectLogRate).
+	Suppressed int `json:"suppressed,omitempty"`
 }
 
 // DiscoveryAgent is the agent name discovery requests carry; node policy
@@ -66,12 +101,15 @@ const DiscoveryAgent = "discovery"
 // subject, each agent's broadcast and any-one subjects, and discovery, and
 // dispatches checked requests to the providers.
 type Server struct {
-	nc   *nats.Conn
-	o    ServerOptions
-	subs []*nats.Subscription
-	sem  chan struct{}
-	wg   sync.WaitGroup
-	seen *replayCache
+	nc     *nats.Conn
+	o      ServerOptions
+	pub    string
+	priv   ed25519.PrivateKey // of o.Key, derived once
+	subs   []*nats.Subscription
+	sem    chan struct{}
+	wg     sync.WaitGroup
+	limit  *rejectLimiter
+	stopFl chan struct{} // closed at Shutdown: ends the suppressed-count flusher
 
 	mu      sync.Mutex
 	closing bool
@@ -102,8 +140,46 @@ func NewServer(nc *nats.Conn, o ServerOptions) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{nc: nc, o: o, sem: make(chan struct{}, o.Concurrency), seen: newReplayCache()}, nil
+	if err := o.withDefaults(); err != nil {
+		return nil, err
+	}
+	pub, err := o.Key.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("rpc server: reading the node key: %w", err)
+	}
+	priv, err := privateKey(o.Key)
+	if err != nil {
+		return nil, fmt.Errorf("rpc server: the node key: %w", err)
+	}
+	return &Server{nc: nc, o: o, pub: pub, priv: priv, sem: make(chan struct{}, o.Concurrency),
+		limit: newRejectLimiter(o.RejectLogRate), stopFl: make(chan struct{})}, nil
 }
+
+// withDefaults fills the zero values of the options that have defaults.
+func (o *ServerOptions) withDefaults() error {
+	if o.Key == nil {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			return fmt.Errorf("rpc server: making a node key: %w", err)
+		}
+		o.Key = kp
+	}
+	if o.Replay == nil {
+		o.Replay = NewMemoryReplayGuard(0)
+	}
+	if o.Regexps == nil {
+		o.Regexps = fleet.NewRegexCache(0)
+	}
+	o.Limits = o.Limits.withDefaults()
+	if o.RejectLogRate <= 0 {
+		o.RejectLogRate = 10
+	}
+	return nil
+}
+
+// PublicKey is the public key of the node's key: the key replies are
+// signed with, for the node's registry entry.
+func (s *Server) PublicKey() string { return s.pub }
 
 // Start subscribes the server. Requests are handled concurrently until
 // Shutdown.
@@ -146,6 +222,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.nc.FlushWithContext(ctx); err != nil {
 		return fmt.Errorf("flushing subscriptions: %w", err)
 	}
+	go s.flushSuppressed()
 	return nil
 }
 
@@ -153,6 +230,9 @@ func (s *Server) Start(ctx context.Context) error {
 // is done.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.stopFl)
+	}
 	s.closing = true
 	s.mu.Unlock()
 	for _, sub := range s.subs {
@@ -182,14 +262,14 @@ const (
 // slot of the concurrency bound: the subscription's delivery never blocks,
 // so liveness probes are answered at once even when the node is busy.
 func (s *Server) dispatch(m *nats.Msg, kind msgKind) {
-	if s.admit(m, kind) {
+	if s.accept(m, kind) {
 		go s.run(m, kind)
 	}
 }
 
-// admit answers liveness probes itself and reports whether m is to be
-// run; a request admitted must be run (it is counted as in flight).
-func (s *Server) admit(m *nats.Msg, kind msgKind) bool {
+// accept answers liveness probes itself and reports whether m is to be
+// run; a request accepted must be run (it is counted as in flight).
+func (s *Server) accept(m *nats.Msg, kind msgKind) bool {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -209,7 +289,7 @@ func (s *Server) admit(m *nats.Msg, kind msgKind) bool {
 	return true
 }
 
-// run handles an admitted request within the concurrency bound.
+// run handles an accepted request within the concurrency bound.
 func (s *Server) run(m *nats.Msg, kind msgKind) {
 	s.sem <- struct{}{}
 	defer func() { <-s.sem; s.wg.Done() }()
@@ -225,47 +305,72 @@ func (s *Server) run(m *nats.Msg, kind msgKind) {
 	s.handle(m, kind)
 }
 
-// handle checks one request in the documented order and answers it.
+// handle checks one request in the documented order (see
+// docs/protocol.md) and answers it: admit (before authentication: limits,
+// cheap prefilter, trust list, signature, time, replay), then policy,
+// filters, agent, action and schema, then the provider.
 func (s *Server) handle(m *nats.Msg, kind msgKind) {
 	start := time.Now()
-	var req Request
-	if err := json.Unmarshal(m.Data, &req); err != nil {
-		s.finish(m, &req, start, nil, fleet.Errorf(fleet.StatusInvalidInput, "malformed request: %v", err))
+	req, rej := s.admit(m, kind, start)
+	switch {
+	case rej == errSilent:
+		return
+	case rej != nil:
+		s.reject(m, req, start, rej)
 		return
 	}
-	if kind == kindBroadcast || kind == kindDiscover {
-		// Nodes the filter does not select stay silent: they are not part of
-		// the call. This is checked before the signature so that a broadcast
-		// costs non-matching nodes almost nothing.
-		info := s.o.Info()
-		if !req.Filter.Match(&info) {
+	if err := s.authorize(req, kind); err != nil {
+		if err == errSilent {
 			return
 		}
-	}
-	if err := s.check(&req, kind, start); err != nil {
-		s.finish(m, &req, start, nil, err)
+		s.finish(m, req, start, nil, err)
 		return
 	}
 	if kind == kindDiscover {
-		info := s.o.Info()
-		s.finish(m, &req, start, &Result{Data: info}, nil)
+		info := s.info()
+		s.finish(m, req, start, &Result{Data: info}, nil)
 		return
 	}
 	h, ok := s.handler(req.Agent) // o.Handlers, then extra agents (server_extra.go)
 	if !ok {
-		s.finish(m, &req, start, nil, fleet.Errorf(fleet.StatusUnknownAgent, "agent %q is not served by %s", req.Agent, s.o.Identity))
+		s.finish(m, req, start, nil, fleet.Errorf(fleet.StatusUnknownAgent, "agent %q is not served by %s", req.Agent, s.o.Identity))
 		return
 	}
 	action, ok := h.Schema().Action(req.Action)
 	if !ok {
-		s.finish(m, &req, start, nil, fleet.Errorf(fleet.StatusUnknownAction, "agent %s has no action %q (it has: %v)", req.Agent, req.Action, h.Schema().ActionNames()))
+		s.finish(m, req, start, nil, fleet.Errorf(fleet.StatusUnknownAction, "agent %s has no action %q (it has: %v)", req.Agent, req.Action, h.Schema().ActionNames()))
 		return
 	}
+	input, err := validateInput(action, req.Data)
+	if err != nil {
+		s.finish(m, req, start, nil, err)
+		return
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), req.Time.Add(req.TTL))
+	defer cancel()
+	res, err := s.call(ctx, h, &Call{
+		RequestID: req.ID, Agent: req.Agent, Action: req.Action, Input: input,
+		CallerKey: req.SenderKey, CallerName: req.SenderName, NoOp: req.NoOp,
+	})
+	s.finish(m, req, start, res, err)
+}
+
+// info is the node's Info with its public key.
+func (s *Server) info() fleet.NodeInfo {
+	info := s.o.Info()
+	if info.PublicKey == "" {
+		info.PublicKey = s.pub
+	}
+	return info
+}
+
+// validateInput decodes a request's input and checks it against the
+// action's schema.
+func validateInput(action *ddl.Action, data json.RawMessage) (map[string]any, error) {
 	input := map[string]any{}
-	if len(req.Data) > 0 && string(req.Data) != "null" {
-		if err := json.Unmarshal(req.Data, &input); err != nil {
-			s.finish(m, &req, start, nil, fleet.Errorf(fleet.StatusInvalidInput, "input is not a JSON object: %v", err))
-			return
+	if len(data) > 0 && string(data) != "null" {
+		if err := json.Unmarshal(data, &input); err != nil {
+			return nil, fleet.Errorf(fleet.StatusInvalidInput, "input is not a JSON object: %v", err)
 		}
 	}
 	input, err := action.Validate(input)
@@ -275,16 +380,9 @@ func (s *Server) handle(m *nats.Msg, kind msgKind) {
 		if errors.As(err, &de) && de.Missing {
 			status = fleet.StatusMissingInput
 		}
-		s.finish(m, &req, start, nil, fleet.Errorf(status, "%v", err))
-		return
+		return nil, fleet.Errorf(status, "%v", err)
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), req.Time.Add(req.TTL))
-	defer cancel()
-	res, err := s.call(ctx, h, &Call{
-		RequestID: req.ID, Agent: req.Agent, Action: req.Action, Input: input,
-		CallerKey: req.SenderKey, CallerName: req.SenderName, NoOp: req.NoOp,
-	})
-	s.finish(m, &req, start, res, err)
+	return input, nil
 }
 
 // call runs the provider's handler. A panic in it answers the request with
@@ -314,55 +412,6 @@ func panicText(r any) string {
 		t = t[:limit] + "…"
 	}
 	return t
-}
-
-// check verifies version, collective, signature, time and replay, then asks
-// the node's policy.
-func (s *Server) check(req *Request, kind msgKind, now time.Time) error {
-	if req.Version != ProtocolVersion {
-		return fleet.Errorf(fleet.StatusInvalidInput, "protocol version %d not supported (this node speaks %d)", req.Version, ProtocolVersion)
-	}
-	if req.Collective != s.o.Collective {
-		return fleet.Errorf(fleet.StatusInvalidInput, "request is for collective %q, this node is in %q", req.Collective, s.o.Collective)
-	}
-	if req.ID == "" {
-		return fleet.Errorf(fleet.StatusInvalidInput, "request has no id")
-	}
-	if err := Verify(req); err != nil {
-		return fleet.Errorf(fleet.StatusUnauthorised, "%v", err)
-	}
-	if req.TTL <= 0 || req.TTL > s.o.MaxTTL {
-		return fleet.Errorf(fleet.StatusUnauthorised, "request ttl %s outside (0, %s]", req.TTL, s.o.MaxTTL)
-	}
-	if req.Time.After(now.Add(s.o.MaxSkew)) {
-		return fleet.Errorf(fleet.StatusUnauthorised, "request is dated %s in the future (clock skew?)", req.Time.Sub(now).Round(time.Millisecond))
-	}
-	expires := req.Time.Add(req.TTL)
-	if now.After(expires) {
-		return fleet.Errorf(fleet.StatusUnauthorised, "request expired %s ago (ttl %s)", now.Sub(expires).Round(time.Millisecond), req.TTL)
-	}
-	if kind == kindDirect && !req.Filter.Empty() {
-		info := s.o.Info()
-		if !req.Filter.Match(&info) {
-			return fleet.Errorf(fleet.StatusUnauthorised, "request was not addressed to %s", s.o.Identity)
-		}
-	}
-	if kind == kindDiscover {
-		req.Agent, req.Action = DiscoveryAgent, "discover"
-	}
-	if !s.seen.add(req.ID, expires.Add(s.o.MaxSkew), now) {
-		return fleet.Errorf(fleet.StatusUnauthorised, "request %s was already received (replay)", req.ID)
-	}
-	if s.o.Authorize != nil {
-		if err := s.o.Authorize(req); err != nil {
-			var se *fleet.StatusError
-			if errors.As(err, &se) {
-				return se
-			}
-			return fleet.Errorf(fleet.StatusUnauthorised, "%v", err)
-		}
-	}
-	return nil
 }
 
 // finish sends the reply and writes the audit entry.
@@ -399,44 +448,21 @@ func (s *Server) finish(m *nats.Msg, req *Request, start time.Time, res *Result,
 			Status: reply.Status, Message: reply.Message, Elapsed: reply.Elapsed,
 		})
 	}
+	s.respond(m, &reply)
+}
+
+// respond signs reply and sends it to m's reply subject, if any.
+func (s *Server) respond(m *nats.Msg, reply *fleet.Reply) {
 	if m.Reply == "" {
 		return
 	}
-	b, merr := json.Marshal(&reply)
+	signReply(reply, s.priv)
+	b, merr := json.Marshal(reply)
 	if merr != nil {
 		s.o.Logger.Error("encoding reply", "err", merr)
 		return
 	}
 	if perr := m.Respond(b); perr != nil {
-		s.o.Logger.Warn("sending reply", "request", req.ID, "err", perr)
+		s.o.Logger.Warn("sending reply", "request", reply.RequestID, "err", perr)
 	}
-}
-
-// replayCache remembers request IDs until the request would have expired
-// anyway; a request seen twice within its validity is a replay.
-type replayCache struct {
-	mu        sync.Mutex
-	ids       map[string]time.Time
-	lastPrune time.Time
-}
-
-func newReplayCache() *replayCache { return &replayCache{ids: map[string]time.Time{}} }
-
-// add records id until forget and reports whether it was new.
-func (c *replayCache) add(id string, forget, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if now.Sub(c.lastPrune) > 10*time.Second {
-		for k, t := range c.ids {
-			if now.After(t) {
-				delete(c.ids, k)
-			}
-		}
-		c.lastPrune = now
-	}
-	if _, dup := c.ids[id]; dup {
-		return false
-	}
-	c.ids[id] = forget
-	return true
 }

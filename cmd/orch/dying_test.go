@@ -68,8 +68,10 @@ func slowFleet(t *testing.T, started func(id string)) (*server.Server, map[strin
 			t.Fatal(err)
 		}
 		t.Cleanup(nc.Close)
-		info := fleet.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, Facts: map[string]any{"cluster": "alfa"}, Agents: map[string]string{"slow": "1"}}
-		srv, err := rpc.NewServer(nc, rpc.ServerOptions{Identity: id, Info: func() fleet.NodeInfo { return info },
+		nodeKey, _ := nkeys.CreateUser()
+		pub, _ := nodeKey.PublicKey()
+		info := fleet.NodeInfo{Identity: id, Collective: rpc.DefaultCollective, PublicKey: pub, Facts: map[string]any{"cluster": "alfa"}, Agents: map[string]string{"slow": "1"}}
+		srv, err := rpc.NewServer(nc, rpc.ServerOptions{Identity: id, Key: nodeKey, Info: func() fleet.NodeInfo { return info },
 			Handlers: map[string]rpc.Handler{"slow": slowAgent{func() { started(id) }}}})
 		if err != nil {
 			t.Fatal(err)

@@ -125,9 +125,7 @@ func Start(ctx context.Context, conns []*nats.Conn, o Options) (*Fleet, error) {
 		return nil, err
 	}
 	if o.RegistryTTL >= 0 {
-		if f.reg, err = rpc.NewRegistrar(ctx, conns[0], o.Collective, o.RegistryTTL); err != nil {
-			return nil, errors.Join(err, mux.Shutdown(ctx))
-		}
+		f.reg = rpc.NewRegistrar(conns[0], o.Collective, o.RegistryTTL)
 		if err := f.each(ctx, f.reg.Register); err != nil {
 			return nil, errors.Join(err, mux.Shutdown(ctx))
 		}
@@ -169,7 +167,7 @@ func (f *Fleet) build() error {
 		if diags.HasErrors() {
 			return fmt.Errorf("emulator: %s", diags.Error())
 		}
-		srv, err := rpc.NewServer(nil, rpc.ServerOptions{Identity: id, Collective: o.Collective, Info: info,
+		srv, err := rpc.NewServer(nil, rpc.ServerOptions{Identity: id, Collective: o.Collective, Info: info, Key: key,
 			Handlers: map[string]rpc.Handler{"rpcutil": util, "emulated": shared.Handler()}, Authorize: auth,
 			Concurrency: 4, Logger: o.Logger.With("node", id)})
 		if err != nil {
@@ -257,7 +255,7 @@ func (f *Fleet) Stop(ctx context.Context) error {
 	err := f.mux.Shutdown(ctx)
 	if f.reg != nil {
 		err = errors.Join(err, f.each(ctx, func(ctx context.Context, info fleet.NodeInfo) error {
-			return f.reg.Deregister(ctx, info.Identity)
+			return f.reg.Deregister(ctx, info.Identity, info.Instance)
 		}))
 	}
 	return err

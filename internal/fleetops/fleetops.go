@@ -140,6 +140,9 @@ type Summary struct {
 	// without stopping gracefully (registry tombstones), sorted.
 	Vanished []Vanished    `json:"vanished,omitempty"`
 	Elapsed  time.Duration `json:"elapsed_ns"`
+	// DroppedReplies counts the replies dropped unjudged: forged,
+	// unsigned, badly signed or answering as another node.
+	DroppedReplies int `json:"dropped_replies"`
 }
 
 // Vanished is a node missing from the registry since its last heartbeat.
@@ -159,7 +162,8 @@ func VanishedOf(missing []fleet.MissingNode) []Vanished {
 
 // Summarize sums up a call's result; rtt may be nil.
 func Summarize(agent, action string, discovered int, res *call.Result, rtt *RTT, elapsed time.Duration) *Summary {
-	s := &Summary{Agent: agent, Action: action, Discovered: discovered, Missing: []string{}, Failed: []string{}, Elapsed: elapsed}
+	s := &Summary{Agent: agent, Action: action, Discovered: discovered, Missing: []string{}, Failed: []string{}, Elapsed: elapsed,
+		DroppedReplies: res.DroppedReplies}
 	for _, nr := range res.Nodes {
 		r := nr.Reply
 		if r == nil {

@@ -116,6 +116,9 @@ func writeCallSummary(w io.Writer, s *fleetops.Summary) {
 	if len(s.Missing) > 0 {
 		fmt.Fprintf(w, "no answer: %s\n", strings.Join(s.Missing, ", "))
 	}
+	if s.DroppedReplies > 0 {
+		fmt.Fprintf(w, "dropped: %d replies that were not the nodes' own (unsigned, badly signed or answering as another node): someone on the bus forges replies\n", s.DroppedReplies)
+	}
 	writeVanished(w, s.Vanished)
 }
 
