@@ -149,8 +149,9 @@ type Permissions struct {
 
 // ClientPermissions are a client's: publish requests (broadcast, direct,
 // any-one, discovery), use JetStream (reading the registry and the
-// last-seen bucket, run locks) and write run locks; subscribe to its reply
-// subjects.
+// last-seen bucket, run locks), write run locks and record runs in the
+// run history (COLLECTIVE.runs.>, the subjects of the history package's
+// stream); subscribe to its reply subjects.
 func ClientPermissions(collective string) Permissions {
 	return Permissions{
 		Publish: []string{
@@ -161,6 +162,7 @@ func ClientPermissions(collective string) Permissions {
 			"$JS.API.>",
 			"$JS.FC.>",
 			kvSubject(rpc.LockBucket(collective), ">"),
+			collective + ".runs.>",
 		},
 		Subscribe: []string{"_INBOX.>"},
 	}
