@@ -42,6 +42,11 @@ variable "batch" {
   default = 6
 }
 
+variable "deploy_timeout" {
+  type    = string
+  default = "60s"
+}
+
 lock = "chaos"
 
 nodes "app" {
@@ -58,6 +63,7 @@ resource "appmgr_deploy" "app" {
   app        = "app"
   revision   = var.revision
   batch_size = var.batch
+  timeout    = var.deploy_timeout
   depends_on = [rpcutil_ping.app]
 }
 

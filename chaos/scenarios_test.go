@@ -25,6 +25,12 @@ const (
 	triggerMax = 30 * time.Second
 )
 
+// knownRepliesLost is the known failure of brokersInTurn.
+const knownRepliesLost = "issue 12 (items 3, 4): replies sent through a broker as it dies are lost; the run waits for the call's timeout and names those nodes \"no answer\" without a reason, not the broker"
+
+// knownRequestLost is the known failure of requestLost.
+const knownRequestLost = "issue 12 (items 3, 4): a request lost with the broker that carried it is waited for until the call's timeout; the nodes answer liveness probes, so they look busy"
+
 // suite is the state shared by the scenarios.
 type suite struct {
 	t     *testing.T
@@ -34,6 +40,7 @@ type suite struct {
 	locks *lockWatch
 	mu    sync.Mutex
 	runs  []*run // every apply, for the whole-suite checks
+	extra []row  // rows a scenario adds besides its own (not known failures)
 }
 
 // scenario is one fault: a row of the table.
@@ -51,7 +58,8 @@ var scenarios = []scenario{
 	{fault: "agent SIGSTOP mid-batch (hung)", run: (*suite).agentHung},
 	{fault: "node partitioned 3s (SIGSTOP, SIGCONT)", run: (*suite).nodePartitioned},
 	{fault: "notifier kill -9 before notify (any-one failover)", run: (*suite).notifierFailover},
-	{fault: "broker kill -9 + restart, each in turn", run: (*suite).brokersInTurn},
+	{fault: "broker kill -9 + restart, each in turn: the run in flight", run: (*suite).brokersInTurn, known: knownRepliesLost},
+	{fault: "the run's broker kill -9 as the deploy request is sent", run: (*suite).requestLost, known: knownRequestLost},
 	{fault: "registration churn (agents kill -9 + restart)", run: (*suite).churn},
 	{fault: "two applies of a locked playbook at once", run: (*suite).lockRace},
 	{fault: "lock holder kill -9", run: (*suite).lockHolderDies},

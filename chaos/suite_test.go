@@ -88,7 +88,7 @@ func printTable(w io.Writer, rows []row, elapsed time.Duration, c config) {
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | --- |")
 	for _, r := range rows {
 		known := r.known
-		if known == "" {
+		if known == "" || r.correct == r.runs && len(r.problems) == 0 {
 			known = "—"
 		}
 		fmt.Fprintf(w, "| %s | %d | %d | %d | %s |\n", r.fault, r.injected, r.runs, r.correct, known)
@@ -119,6 +119,13 @@ func TestChaos(t *testing.T) {
 				t.Errorf("%s: %s", sc.fault, p)
 			}
 		}
+		for _, r := range s.extra {
+			rows = append(rows, r)
+			for _, p := range r.problems {
+				t.Errorf("%s: %s", r.fault, p)
+			}
+		}
+		s.extra = nil
 		if t.Failed() && sc.fatal {
 			break
 		}
