@@ -150,8 +150,9 @@ type Permissions struct {
 
 // ClientPermissions are a client's: publish requests (broadcast, direct,
 // any-one, discovery), use JetStream (reading the registry and the
-// last-seen bucket, run locks), write run locks and the run history;
-// subscribe to its reply subjects.
+// last-seen bucket, run locks), write run locks and record runs in the
+// run history (COLLECTIVE.runs.>, the subjects of the history package's
+// stream); subscribe to its reply subjects.
 func ClientPermissions(collective string) Permissions {
 	return Permissions{
 		Publish: []string{

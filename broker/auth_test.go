@@ -256,3 +256,30 @@ func TestRefusesOpenNetworkBroker(t *testing.T) {
 		t.Errorf("no INSECURE warning logged: %q", logged)
 	}
 }
+
+// TestGeneratedAuthLetsClientsRecordRuns: a client may write the run
+// history (found by the chaos suite: every orch apply against a gen-auth
+// broker warned that its run was not recorded, after a permissions
+// violation and a timeout).
+func TestGeneratedAuthLetsClientsRecordRuns(t *testing.T) {
+	f := startAuthBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, errs := f.conn(t, f.client, "")
+	js, err := jetstream.New(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rpc.DefaultCollective
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: c + "_runs", Subjects: []string{c + ".runs.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, c+".runs.r1.record", []byte("{}")); err != nil {
+		t.Fatalf("recording a run: %v", err)
+	}
+	select {
+	case err := <-errs:
+		t.Fatalf("recording a run: %v", err)
+	default:
+	}
+}
