@@ -247,7 +247,7 @@ Press Ctrl-C to stop everything.
 }
 
 // demoWebSynopsis is the usage of the hidden `orch demo web`.
-const demoWebSynopsis = "orch demo web --identity ID --listen ADDR --root DIR"
+const demoWebSynopsis = "orch demo web --identity ID --listen ADDR --root DIR [--addr-file FILE]"
 
 // demoWeb is the demo's web server process.
 func demoWeb(ctx context.Context, e *env, args []string) int {
@@ -255,6 +255,7 @@ func demoWeb(ctx context.Context, e *env, args []string) int {
 	id := fs.String("identity", "", "node identity")
 	listen := fs.String("listen", "127.0.0.1:8080", "address")
 	root := fs.String("root", "", "the app's deploy root")
+	addrFile := fs.String("addr-file", "", "write the address listened on (for port 0) to `file`")
 	if _, err := parseInterspersed(fs, args); err != nil || *id == "" || *root == "" {
 		return usageErr(e, "demo web", "usage: %s", demoWebSynopsis)
 	}
@@ -271,7 +272,7 @@ func demoWeb(ctx context.Context, e *env, args []string) int {
 			return
 		}
 	}()
-	if err := demofleet.ServeWeb(ctx, *id, *listen, *root, hup); err != nil {
+	if err := demofleet.ServeWeb(ctx, *id, *listen, *root, *addrFile, hup); err != nil {
 		fmt.Fprintf(e.stderr, "orch demo web: %v\n", err)
 		return exitFailed
 	}

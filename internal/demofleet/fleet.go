@@ -160,22 +160,20 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 		return nil, err
 	}
 
-	// The broker.
-	ports, err := freePorts(2 + len(Alfa) + len(Bravo))
-	if err != nil {
-		return nil, err
-	}
-	f.ServerURL = fmt.Sprintf("nats://127.0.0.1:%d", ports[0])
+	// The broker, on a port it picks (a port picked here and freed for it
+	// could be taken by someone else meanwhile).
 	authConf, err := f.writeAuth(pub)
 	if err != nil {
 		return nil, fmt.Errorf("writing the broker's authorization: %w", err)
 	}
-	if err := f.spawn("broker", o.Binary, "broker", "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--config", authConf, "--store-dir", filepath.Join(dir, "broker"), "--quiet"); err != nil {
+	if err := f.spawn("broker", o.Binary, "broker", "--listen", "127.0.0.1:0", "--config", authConf, "--store-dir", filepath.Join(dir, "broker"), "--quiet"); err != nil {
 		return nil, err
 	}
-	if err := waitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", ports[0])); err != nil {
-		return nil, fmt.Errorf("the broker did not start: %w (see %s)", err, f.logPath("broker"))
+	brokerPort, err := waitAddr(ctx, func() (int, bool) { return portIn(f.logPath("broker"), "orch broker listening on") }, "the broker")
+	if err != nil {
+		return nil, fmt.Errorf("%w (see %s)", err, f.logPath("broker"))
 	}
+	f.ServerURL = fmt.Sprintf("nats://127.0.0.1:%d", brokerPort)
 
 	// The webhook receiver (in this process).
 	hookURL, err := f.startReceiver()
@@ -183,19 +181,29 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 		return nil, err
 	}
 
-	// The web servers.
-	for i, id := range append(append([]string{}, Alfa...), Bravo...) {
-		port := ports[2+i]
-		f.webPorts[id] = port
-		if err := f.spawn("http-"+id, o.Binary, "demo", "web", "--identity", id, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--root", f.appRoot(id)); err != nil {
+	// The web servers, each on a port it picks and writes down.
+	web := append(append([]string{}, Alfa...), Bravo...)
+	for _, id := range web {
+		if err := f.spawn("http-"+id, o.Binary, "demo", "web", "--identity", id, "--listen", "127.0.0.1:0", "--addr-file", f.addrPath(id), "--root", f.appRoot(id)); err != nil {
 			return nil, err
 		}
 	}
+	for _, id := range web {
+		port, err := waitAddr(ctx, func() (int, bool) { return portIn(f.addrPath(id), "") }, "web server "+id)
+		if err != nil {
+			return nil, fmt.Errorf("%w (see %s)", err, f.logPath("http-"+id))
+		}
+		f.webPorts[id] = port
+	}
 
 	// HAProxy.
+	ports, err := freePorts(1)
+	if err != nil {
+		return nil, err
+	}
 	f.HAProxySocket = filepath.Join(dir, "haproxy", "admin.sock")
-	f.FrontURL = fmt.Sprintf("http://127.0.0.1:%d/", ports[1])
-	if err := f.startHAProxy(ports[1]); err != nil {
+	f.FrontURL = fmt.Sprintf("http://127.0.0.1:%d/", ports[0])
+	if err := f.startHAProxy(ports[0]); err != nil {
 		return nil, err
 	}
 
@@ -228,6 +236,9 @@ func (f *Fleet) logf(format string, args ...any) {
 
 func (f *Fleet) appRoot(id string) string   { return filepath.Join(f.o.Dir, "apps", id) }
 func (f *Fleet) logPath(name string) string { return filepath.Join(f.o.Dir, "logs", name+".log") }
+
+// addrPath is where web server id writes the address it listens on.
+func (f *Fleet) addrPath(id string) string  { return filepath.Join(f.o.Dir, "pids", "http-"+id+".addr") }
 func (f *Fleet) pidPath(name string) string { return filepath.Join(f.o.Dir, "pids", name+".pid") }
 
 // Dir returns the fleet's directory.
@@ -798,7 +809,9 @@ func waitTCP(ctx context.Context, addr string) error {
 // of ROOT/current with the node and the revision in X-Node and X-Revision
 // headers, /health (200 once a release is current), and re-reads the
 // revision on SIGHUP, as a real application server reloads on restart.
-func ServeWeb(ctx context.Context, identity, listen, root string, hup <-chan os.Signal) error {
+// When addrFile is set, the address it listens on (listen may say port 0)
+// is written there once it listens.
+func ServeWeb(ctx context.Context, identity, listen, root, addrFile string, hup <-chan os.Signal) error {
 	var mu sync.RWMutex
 	revision := ""
 	load := func() {
@@ -851,10 +864,66 @@ func ServeWeb(ctx context.Context, identity, listen, root string, hup <-chan os.
 			}
 		}
 	}()
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	if addrFile != "" {
+		if err := writeAtomic(addrFile, []byte(l.Addr().String()+"\n")); err != nil {
+			l.Close()
+			return err
+		}
+	}
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// writeAtomic writes a file that readers see whole or not at all.
+func writeAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// waitAddr waits for the address a process wrote to file (ServeWeb's
+// addrFile, the broker's "listening on" line) and returns its port.
+func waitAddr(ctx context.Context, read func() (int, bool), what string) (int, error) {
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if port, ok := read(); ok {
+			return port, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("%s did not start listening within 15s", what)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// portIn reads the port of the first "host:port" after prefix in file.
+func portIn(file, prefix string) (int, bool) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), prefix)
+		if !ok {
+			continue
+		}
+		i := strings.LastIndexByte(rest, ':')
+		if port, err := strconv.Atoi(strings.TrimSpace(rest[i+1:])); i >= 0 && err == nil && port > 0 {
+			return port, true
+		}
+	}
+	return 0, false
 }
 
 // Release returns the revision a web node's current release holds (its
