@@ -123,6 +123,11 @@ func (r *Run) Finish(rep *engine.Report, err error) {
 	if s == nil {
 		return
 	}
+	if rep != nil && rep.BrokerLost != "" || s.js.Conn().IsClosed() {
+		// No broker to write to: say so at once rather than wait for acks.
+		r.Fail(fmt.Errorf("run history: not recorded: the connection to the broker is lost"))
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	select {

@@ -109,7 +109,11 @@ func TestBroadcastDiscoveryOnSlowFleet(t *testing.T) {
 				Facts: []emulator.Fact{{Name: "cluster", Values: []string{"alfa", "bravo"}}}})
 			for i := range 3 {
 				nodes, err := c.Discover(context.Background(), fleet.Filter{Facts: []fleet.FactFilter{{Fact: "cluster", Op: "==", Value: "bravo"}}},
-					rpc.DiscoverOptions{Method: rpc.DiscoverBroadcast, Timeout: 5 * time.Second})
+					// A minimum wait above the silence: what is tested is
+					// that replies after it are all collected (the quiet
+					// window counts from the last reply, queued replies are
+					// drained), also on a loaded machine under -race.
+					rpc.DiscoverOptions{Method: rpc.DiscoverBroadcast, Timeout: 10 * time.Second, MinWait: 2 * time.Second})
 				if err != nil || len(nodes) != tc.nodes/2 {
 					t.Fatalf("discovery %d: %d of %d nodes, %v", i, len(nodes), tc.nodes/2, err)
 				}
