@@ -35,9 +35,7 @@ func (s *suite) brokersInTurn() result {
 			down.problems = append(down.problems, during...)
 			e := expect{codes: []int{0, 1}}
 			if r.code == 1 {
-				if !regexp.MustCompile(`lost the broker nats://`).MatchString(r.stderr.String()) {
-					during = append(during, fmt.Sprintf("%s: exit 1 without naming a lost broker: %s", r.id, r.summary()))
-				}
+				during = append(during, brokerBlamed(r)...)
 				e.mayName = s.f.apps
 			}
 			res.injected++
@@ -172,9 +170,7 @@ func (s *suite) requestLost() result {
 		e := expect{codes: []int{0, 1}}
 		var lost []string
 		if r.code == 1 {
-			if !regexp.MustCompile(`lost the broker nats://`).MatchString(r.stderr.String()) {
-				lost = append(lost, fmt.Sprintf("%s: exit 1 without naming a lost broker: %s", r.id, r.summary()))
-			}
+			lost = brokerBlamed(r)
 			e.mayName = s.f.apps
 		}
 		res.judge(append(s.f.verify(r, e), lost...))
@@ -183,4 +179,25 @@ func (s *suite) requestLost() result {
 		}
 	}
 	return res
+}
+
+// brokerBlamed checks a run that exited 1 under a broker fault: it must
+// name the broker it lost, or blame the broker connection for every node
+// it named (a request or a reply lost with the broker, found by the
+// liveness probes). It returns what is wrong.
+func brokerBlamed(r *run) []string {
+	if regexp.MustCompile(`lost the broker nats://`).MatchString(r.stderr.String()) {
+		return nil
+	}
+	named := r.named()
+	if len(named) == 0 {
+		return []string{fmt.Sprintf("%s: exit 1 without naming a lost broker: %s", r.id, r.summary())}
+	}
+	var bad []string
+	for _, id := range named {
+		if why := r.why(id); !strings.Contains(why, "broker connection") {
+			bad = append(bad, fmt.Sprintf("%s: exit 1 naming %s without blaming the broker: %s", r.id, id, why))
+		}
+	}
+	return bad
 }

@@ -25,12 +25,6 @@ const (
 	triggerMax = 30 * time.Second
 )
 
-// knownRepliesLost is the known failure of brokersInTurn.
-const knownRepliesLost = "issue 12 (items 3, 4): replies sent through a broker as it dies are lost; the run waits for the call's timeout and names those nodes \"no answer\" without a reason, not the broker"
-
-// knownRequestLost is the known failure of requestLost.
-const knownRequestLost = "issue 12 (items 3, 4): a request lost with the broker that carried it is waited for until the call's timeout; the nodes answer liveness probes, so they look busy"
-
 // suite is the state shared by the scenarios.
 type suite struct {
 	t     *testing.T
@@ -58,8 +52,8 @@ var scenarios = []scenario{
 	{fault: "agent SIGSTOP mid-batch (hung)", run: (*suite).agentHung},
 	{fault: "node partitioned 3s (SIGSTOP, SIGCONT)", run: (*suite).nodePartitioned},
 	{fault: "notifier kill -9 before notify (any-one failover)", run: (*suite).notifierFailover},
-	{fault: "broker kill -9 + restart, each in turn: the run in flight", run: (*suite).brokersInTurn, known: knownRepliesLost},
-	{fault: "the run's broker kill -9 as the deploy request is sent", run: (*suite).requestLost, known: knownRequestLost},
+	{fault: "broker kill -9 + restart, each in turn: the run in flight", run: (*suite).brokersInTurn},
+	{fault: "the run's broker kill -9 as the deploy request is sent", run: (*suite).requestLost},
 	{fault: "registration churn (agents kill -9 + restart)", run: (*suite).churn},
 	{fault: "two applies of a locked playbook at once", run: (*suite).lockRace},
 	{fault: "lock holder kill -9", run: (*suite).lockHolderDies},

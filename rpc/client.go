@@ -73,6 +73,9 @@ type Client struct {
 	keys    *nodeKeys
 	dropped atomic.Int64
 	signer  *requestSigner // nil when key has no seed: Sign reports it
+	// publish sends a call's requests (not probes); nil: the
+	// connection's PublishMsg. Tests set it to lose requests.
+	publish func(*nats.Msg) error
 }
 
 // NewClient returns a client signing its requests with key.
@@ -219,18 +222,31 @@ func (c *Client) callBatch(ctx context.Context, r fleet.CallRequest, data json.R
 		return batch{missing: targets}, c.connErr(fmt.Errorf("subscribing to reply inbox: %w", err))
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	w := c.newWaiter(r, req.ID, targets, inbox)
+	w := c.newWaiter(r, req, b, targets, inbox)
 	for i, t := range targets {
 		if unknown[t] {
 			w.gone(i, errNoNodeKey.Error())
 			continue
 		}
-		msg := &nats.Msg{Subject: DirectSubject(c.o.Collective, t), Reply: inbox + "." + strconv.Itoa(i), Data: b}
-		if err := c.nc.PublishMsg(msg); err != nil {
-			return batch{missing: targets}, c.connErr(fmt.Errorf("sending %s.%s to %s: %w", r.Agent, r.Action, t, err))
+		if err := c.sendRequest(r, t, inbox+"."+strconv.Itoa(i), b); err != nil {
+			return batch{missing: targets}, err
 		}
 	}
 	return c.wait(ctx, w, ch)
+}
+
+// sendRequest publishes the signed request b to target's direct subject
+// with the reply subject reply.
+func (c *Client) sendRequest(r fleet.CallRequest, target, reply string, b []byte) error {
+	msg := &nats.Msg{Subject: DirectSubject(c.o.Collective, target), Reply: reply, Data: b}
+	publish := c.nc.PublishMsg
+	if c.publish != nil {
+		publish = c.publish
+	}
+	if err := publish(msg); err != nil {
+		return c.connErr(fmt.Errorf("sending %s.%s to %s: %w", r.Agent, r.Action, target, err))
+	}
+	return nil
 }
 
 // wait runs w until every target is settled, the timeout, ctx or the loss
@@ -256,9 +272,13 @@ func (c *Client) wait(ctx context.Context, w *waiter, ch <-chan *nats.Msg) (batc
 	for len(w.pending) > 0 {
 		select {
 		case m := <-raw:
-			w.handle(w.check(m))
+			if err := w.handle(w.check(m)); err != nil {
+				return w.result(err)
+			}
 		case m := <-in:
-			w.handle(m)
+			if err := w.handle(m); err != nil {
+				return w.result(err)
+			}
 		case <-tick:
 			if err := w.probe(); err != nil {
 				return w.result(err)

@@ -31,7 +31,13 @@ const (
 const (
 	absentNotConnected = "not connected: no responders on its subject"
 	absentWentAway     = "node went away during the call (no responders on its subject)"
+	absentNeverReached = "the request never reached the node (lost with the broker connection)"
+	absentReplyLost    = "the node answered, but the reply was lost (broker connection lost); check the node's state (re-run is safe: actions are idempotent)"
 )
+
+// minResendValidity is the least validity a request must have left to be
+// sent again to a node that never received it.
+const minResendValidity = 5 * time.Second
 
 // Liveness says how a call watches the targets that have not answered yet.
 // Every ProbeInterval it probes them (ProbeHeader): a node with nobody
@@ -68,6 +74,8 @@ type waiter struct {
 	c       *Client
 	r       fleet.CallRequest
 	id      string // the request's id: replies must carry it
+	req     *Request
+	raw     []byte // the signed request as sent, for a resend
 	targets []string
 	inbox   string
 	live    Liveness
@@ -78,11 +86,14 @@ type waiter struct {
 	absent  map[string]string
 	dropped int
 	dropWhy map[int]error // the last reason a reply of the target was dropped
+	resent  map[int]bool  // targets the request was sent again to (probeUnknown)
+	done    map[int]bool  // targets whose last probe answer said done
 }
 
-func (c *Client) newWaiter(r fleet.CallRequest, id string, targets []string, inbox string) *waiter {
-	w := &waiter{c: c, r: r, id: id, targets: targets, inbox: inbox, live: c.o.Liveness.withDefaults(),
-		pending: make(map[int]time.Time, len(targets)), absent: map[string]string{}, dropWhy: map[int]error{}}
+func (c *Client) newWaiter(r fleet.CallRequest, req *Request, raw []byte, targets []string, inbox string) *waiter {
+	w := &waiter{c: c, r: r, id: req.ID, req: req, raw: raw, targets: targets, inbox: inbox, live: c.o.Liveness.withDefaults(),
+		pending: make(map[int]time.Time, len(targets)), absent: map[string]string{}, dropWhy: map[int]error{},
+		resent: map[int]bool{}, done: map[int]bool{}}
 	now := time.Now()
 	for i := range targets {
 		w.pending[i] = now
@@ -96,6 +107,7 @@ type inMsg struct {
 	i            int // the target's index; < 0: not one of ours
 	probe        bool
 	noResponders bool
+	state        string // a probe answer's ProbeStateHeader
 	rep          *fleet.Reply
 	err          error
 }
@@ -112,6 +124,7 @@ func (w *waiter) check(m *nats.Msg) inMsg {
 	}
 	in := inMsg{i: i, probe: probe, noResponders: len(m.Data) == 0 && m.Header.Get("Status") == "503"}
 	if probe || in.noResponders {
+		in.state = m.Header.Get(ProbeStateHeader)
 		return in
 	}
 	var rep fleet.Reply
@@ -157,10 +170,11 @@ func (w *waiter) verifyAll(ch <-chan *nats.Msg) (out <-chan inMsg, stop func()) 
 	return res, func() { close(done) }
 }
 
-// handle takes one checked message of the inbox.
-func (w *waiter) handle(in inMsg) {
+// handle takes one checked message of the inbox; an error is the
+// broker's (a resend could not be published).
+func (w *waiter) handle(in inMsg) error {
 	if in.i < 0 {
-		return
+		return nil
 	}
 	if in.err != nil {
 		// Forged, unsigned or mis-attributed: dropped, counted, never
@@ -168,16 +182,17 @@ func (w *waiter) handle(in inMsg) {
 		w.dropped++
 		w.c.drop()
 		w.dropWhy[in.i] = in.err
-		return
+		return nil
 	}
 	if _, ok := w.pending[in.i]; !ok {
-		return
+		return nil
 	}
 	switch {
 	case in.probe && in.noResponders:
 		w.gone(in.i, absentWentAway)
 	case in.probe:
 		w.pending[in.i] = time.Now()
+		return w.probeAnswer(in.i, in.state)
 	case in.noResponders:
 		// The node was not connected when the call was sent: there is no
 		// point waiting for it.
@@ -189,6 +204,37 @@ func (w *waiter) handle(in inMsg) {
 			w.r.OnReply(in.rep)
 		}
 	}
+	return nil
+}
+
+// probeAnswer acts on what target i said of the request (ProbeStateHeader):
+// never received, it is sent again once (the same signed request: the node
+// never saw its id) while its validity allows, else the target fails;
+// answered without its reply reaching us, the target fails once a second
+// answer in a row says so (the first may overtake the reply in the
+// verify workers); running (or no state: an older node) is waited for.
+func (w *waiter) probeAnswer(i int, state string) error {
+	wasDone := w.done[i]
+	w.done[i] = state == ProbeDone
+	switch state {
+	case ProbeUnknown:
+		if w.resent[i] || time.Until(w.req.Time.Add(w.req.TTL)) < minResendValidity {
+			w.gone(i, absentNeverReached)
+			return nil
+		}
+		w.resent[i] = true
+		return w.c.sendRequest(w.r, w.targets[i], w.inbox+"."+strconv.Itoa(i), w.raw)
+	case ProbeDone:
+		if !wasDone {
+			return nil
+		}
+		if why, dropped := w.dropWhy[i]; dropped {
+			w.gone(i, "no valid reply: a reply was dropped unjudged ("+why.Error()+")")
+			return nil
+		}
+		w.gone(i, absentReplyLost)
+	}
+	return nil
 }
 
 func (w *waiter) gone(i int, why string) {
@@ -212,7 +258,8 @@ func (w *waiter) probe() error {
 			w.gone(i, fmt.Sprintf("stopped answering liveness probes for %s (hung, or cut off from the broker)", now.Sub(seen).Round(time.Second)))
 			continue
 		}
-		msg := &nats.Msg{Subject: DirectSubject(w.c.o.Collective, w.targets[i]), Reply: w.inbox + ".p" + strconv.Itoa(i), Header: nats.Header{ProbeHeader: []string{"1"}}}
+		msg := &nats.Msg{Subject: DirectSubject(w.c.o.Collective, w.targets[i]), Reply: w.inbox + ".p" + strconv.Itoa(i),
+			Header: nats.Header{ProbeHeader: []string{"1"}, ProbeRequestHeader: []string{w.id}}}
 		if err := w.c.nc.PublishMsg(msg); err != nil {
 			return w.c.connErr(fmt.Errorf("probing %s: %w", w.targets[i], err))
 		}

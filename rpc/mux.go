@@ -56,6 +56,7 @@ type muxJob struct {
 	s    *Server
 	m    *nats.Msg
 	kind msgKind
+	t    *reqTrack
 }
 
 // NewMux returns a Mux for collective ("" = DefaultCollective) over conns,
@@ -182,7 +183,7 @@ func (x *Mux) work() {
 	for {
 		select {
 		case j := <-x.jobs:
-			j.s.run(j.m, j.kind)
+			j.s.run(j.m, j.kind, j.t)
 		case <-x.stop:
 			return
 		}
@@ -230,22 +231,35 @@ func (x *Mux) anyOne(m *nats.Msg) {
 }
 
 // send hands m to s's worker queue, after the emulated latency if there
-// is one.
+// is one. A request is accepted (counted for the probes) on arrival and
+// queued after the latency; a probe is answered after it, so that it never
+// overtakes a request sent before it.
 func (x *Mux) send(s *Server, m *nats.Msg, kind msgKind) {
-	queue := func() {
-		if s.accept(m, kind) {
-			select {
-			case x.jobs <- muxJob{s, m, kind}:
-			case <-x.stop:
-				s.wg.Done()
-			}
-		}
+	var d time.Duration
+	if x.delay != nil {
+		d = x.delay()
 	}
-	if x.delay == nil {
-		queue()
+	if kind == kindDirect && m.Header.Get(ProbeHeader) != "" {
+		if d > 0 {
+			time.AfterFunc(d, func() { s.accept(m, kind) })
+		} else {
+			s.accept(m, kind)
+		}
 		return
 	}
-	if d := x.delay(); d > 0 {
+	t := s.accept(m, kind)
+	if t == nil {
+		return
+	}
+	queue := func() {
+		select {
+		case x.jobs <- muxJob{s, m, kind, t}:
+		case <-x.stop:
+			s.untrack(t)
+			s.wg.Done()
+		}
+	}
+	if d > 0 {
 		time.AfterFunc(d, queue)
 		return
 	}

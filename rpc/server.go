@@ -111,8 +111,10 @@ type Server struct {
 	limit  *rejectLimiter
 	stopFl chan struct{} // closed at Shutdown: ends the suppressed-count flusher
 
-	mu      sync.Mutex
-	closing bool
+	mu       sync.Mutex
+	closing  bool
+	queued   int            // requests received, not yet through admit (probe.go)
+	inflight map[string]int // ids of admitted requests not yet answered (probe.go)
 
 	extra extraAgents // agents beside o.Handlers, changing while serving (server_extra.go)
 }
@@ -152,7 +154,7 @@ func NewServer(nc *nats.Conn, o ServerOptions) (*Server, error) {
 		return nil, fmt.Errorf("rpc server: the node key: %w", err)
 	}
 	return &Server{nc: nc, o: o, pub: pub, priv: priv, sem: make(chan struct{}, o.Concurrency),
-		limit: newRejectLimiter(o.RejectLogRate), stopFl: make(chan struct{})}, nil
+		limit: newRejectLimiter(o.RejectLogRate), stopFl: make(chan struct{}), inflight: map[string]int{}}, nil
 }
 
 // withDefaults fills the zero values of the options that have defaults.
@@ -262,37 +264,41 @@ const (
 // slot of the concurrency bound: the subscription's delivery never blocks,
 // so liveness probes are answered at once even when the node is busy.
 func (s *Server) dispatch(m *nats.Msg, kind msgKind) {
-	if s.accept(m, kind) {
-		go s.run(m, kind)
+	if t := s.accept(m, kind); t != nil {
+		go s.run(m, kind, t)
 	}
 }
 
-// accept answers liveness probes itself and reports whether m is to be
-// run; a request accepted must be run (it is counted as in flight).
-func (s *Server) accept(m *nats.Msg, kind msgKind) bool {
+// accept answers liveness probes itself and returns the tracking of m
+// when it is to be run, nil otherwise; a request accepted must be run (it
+// is counted as in flight, and as queued for the probes until admitted).
+// Messages of one subscription arrive in order, so a probe sent after a
+// request is answered after the request was counted.
+func (s *Server) accept(m *nats.Msg, kind msgKind) *reqTrack {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		return false
+		return nil
 	}
 	if kind == kindDirect && m.Header.Get(ProbeHeader) != "" {
 		s.mu.Unlock()
-		// A liveness probe (ProbeHeader): "still here". It carries
-		// nothing and does nothing, so it is neither checked nor audited.
-		if m.Reply != "" {
-			_ = m.Respond(nil)
-		}
-		return false
+		// A liveness probe (ProbeHeader): "still here", and what the node
+		// knows of the request it names. It does nothing, so it is
+		// neither checked nor audited.
+		s.answerProbe(m)
+		return nil
 	}
 	s.wg.Add(1)
+	t := s.track()
 	s.mu.Unlock()
-	return true
+	return t
 }
 
 // run handles an accepted request within the concurrency bound.
-func (s *Server) run(m *nats.Msg, kind msgKind) {
+func (s *Server) run(m *nats.Msg, kind msgKind, t *reqTrack) {
 	s.sem <- struct{}{}
 	defer func() { <-s.sem; s.wg.Done() }()
+	defer s.untrack(t) // after the reply was sent: the request is done
 	// handle recovers from provider panics itself and answers them; this
 	// is the backstop for a panic anywhere else on the request's path
 	// (the node's Info, Authorize or Audit), which would otherwise end
@@ -302,16 +308,21 @@ func (s *Server) run(m *nats.Msg, kind msgKind) {
 			s.o.Logger.Error("request handling panicked", "subject", m.Subject, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	s.handle(m, kind)
+	s.handle(m, kind, t)
 }
 
 // handle checks one request in the documented order (see
 // docs/protocol.md) and answers it: admit (before authentication: limits,
 // cheap prefilter, trust list, signature, time, replay), then policy,
 // filters, agent, action and schema, then the provider.
-func (s *Server) handle(m *nats.Msg, kind msgKind) {
+func (s *Server) handle(m *nats.Msg, kind msgKind, t *reqTrack) {
 	start := time.Now()
 	req, rej := s.admit(m, kind, start)
+	if rej == nil {
+		s.admitted(t, req.ID)
+	} else {
+		s.admitted(t, "")
+	}
 	switch {
 	case rej == errSilent:
 		return
