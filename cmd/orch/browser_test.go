@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/orch-fleet/orch/internal/golden"
 )
 
 // chromium returns the headless browser's path. Missing, the browser tests
@@ -76,7 +77,7 @@ func hover(t *testing.T, ctx context.Context, sel string) {
 // -update (the screenshots of docs/runs.md).
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	if !*update {
+	if !*golden.Update {
 		return
 	}
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())

@@ -10,6 +10,7 @@ import (
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/internal/fleetops"
+	"github.com/orch-fleet/orch/internal/golden"
 )
 
 // fixtureCall is a call on three nodes: one ok with data, one failed, one
@@ -44,7 +45,7 @@ func TestCallViews(t *testing.T) {
 			if err := cv.Summary(sum); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "call/"+name+".golden", out.String())
+			golden.Check(t, "call/"+name+".golden", out.String())
 		})
 	}
 }
@@ -65,7 +66,7 @@ func TestDescribeViews(t *testing.T) {
 			if err := NewDescribe(vt, NewView(&out, &out)).Agent(agent); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "call/"+name+".golden", out.String())
+			golden.Check(t, "call/"+name+".golden", out.String())
 		})
 	}
 }
@@ -82,7 +83,7 @@ func TestNodeViews(t *testing.T) {
 			if err := NewDiscover(vt, NewView(&out, &errb)).Nodes(nodes); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "nodes/discover"+name+".golden", out.String()+"-- stderr --\n"+errb.String())
+			golden.Check(t, "nodes/discover"+name+".golden", out.String()+"-- stderr --\n"+errb.String())
 		})
 		// orch facts on a leaf, a dotted name and a map (one report per leaf).
 		for file, fact := range map[string]string{"facts": "cluster", "facts_dotted": "os.family", "facts_map": "os"} {
@@ -91,7 +92,7 @@ func TestNodeViews(t *testing.T) {
 				if err := NewFacts(vt, NewView(&out, &out)).Reports(fact, fleetops.FactReports(nodes, fact), len(nodes)); err != nil {
 					t.Fatal(err)
 				}
-				golden(t, "nodes/"+file+name+".golden", out.String())
+				golden.Check(t, "nodes/"+file+name+".golden", out.String())
 			})
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/orch-fleet/orch/catalog"
+	"github.com/orch-fleet/orch/internal/golden"
 	"github.com/orch-fleet/orch/resources"
 )
 
@@ -20,7 +21,7 @@ func TestGraph(t *testing.T) {
 	}}
 	var out strings.Builder
 	NewView(&out, &out).Graph(cat, resources.Builtin())
-	golden(t, "playbook/graph.golden", out.String())
+	golden.Check(t, "playbook/graph.golden", out.String())
 }
 
 func TestUnformatted(t *testing.T) {
@@ -28,7 +29,7 @@ func TestUnformatted(t *testing.T) {
 	v := NewView(&out, &out)
 	v.Unformatted("a.hcl", []byte("a=1\nb = 2\n"), []byte("a = 1\nb = 2\n"), true)
 	v.Unformatted("b.hcl", []byte("x=1\n"), []byte("x = 1\n"), false)
-	golden(t, "playbook/fmt_diff.golden", out.String())
+	golden.Check(t, "playbook/fmt_diff.golden", out.String())
 }
 
 func TestDiagnostics(t *testing.T) {
@@ -53,5 +54,5 @@ func TestDiagnostics(t *testing.T) {
 	if out.Len() > 0 {
 		t.Errorf("diagnostics on stdout: %q", out.String())
 	}
-	golden(t, "playbook/diagnostics.golden", strings.ReplaceAll(errb.String(), dir, "DIR"))
+	golden.Check(t, "playbook/diagnostics.golden", strings.ReplaceAll(errb.String(), dir, "DIR"))
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/engine"
 	"github.com/orch-fleet/orch/fleet"
+	"github.com/orch-fleet/orch/internal/golden"
 )
 
 // t0 is the start of the fixture run.
@@ -97,7 +98,7 @@ func TestRunViews(t *testing.T) {
 			if errb.Len() > 0 {
 				t.Errorf("stderr: %q", errb.String())
 			}
-			golden(t, "run/"+name+".golden", out.String())
+			golden.Check(t, "run/"+name+".golden", out.String())
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/orch-fleet/orch/engine"
 	"github.com/orch-fleet/orch/fleet"
 	"github.com/orch-fleet/orch/history"
+	"github.com/orch-fleet/orch/internal/golden"
 )
 
 // fixtureRun is a recorded run: a ping, then a batched check that fails
@@ -63,7 +64,7 @@ func TestRunRenderings(t *testing.T) {
 			if err := render(NewView(&out, &errb)); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "runs/"+name, out.String())
+			golden.Check(t, "runs/"+name, out.String())
 		})
 	}
 }
