@@ -61,6 +61,7 @@ deps:
 	command -v man >/dev/null 2>&1 || need="$$need man-db"; \
 	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
 	command -v python3 >/dev/null 2>&1 || need="$$need python3"; \
+	command -v openssl >/dev/null 2>&1 || need="$$need openssl"; \
 	if [ -n "$$need" ]; then \
 		echo "installing:$$need"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$need; \
