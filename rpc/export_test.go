@@ -1,7 +1,17 @@
 package rpc
 
-import "github.com/nats-io/nats.go"
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
 
 // SetRequestPublisher makes c send its calls' requests (not its probes)
 // through publish, so that tests can lose or redirect them.
 func SetRequestPublisher(c *Client, publish func(*nats.Msg) error) { c.publish = publish }
+
+// AcquireRunLockEvery is AcquireRunLock renewing every interval.
+func AcquireRunLockEvery(ctx context.Context, nc *nats.Conn, collective, name, holder string, interval time.Duration) (*RunLock, error) {
+	return acquireRunLock(ctx, nc, collective, name, holder, interval)
+}

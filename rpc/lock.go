@@ -65,6 +65,11 @@ type RunLock struct {
 // run holds it, it fails at once naming the holder, wrapping
 // fleet.ErrLockHeld.
 func AcquireRunLock(ctx context.Context, nc *nats.Conn, collective, name, holder string) (*RunLock, error) {
+	return acquireRunLock(ctx, nc, collective, name, holder, LockTTL/3)
+}
+
+// acquireRunLock is AcquireRunLock renewing every interval.
+func acquireRunLock(ctx context.Context, nc *nats.Conn, collective, name, holder string, interval time.Duration) (*RunLock, error) {
 	kv, err := EnsureBucket(ctx, nc, jetstream.KeyValueConfig{Bucket: LockBucket(collective), Description: "orch run locks", History: 1, TTL: LockTTL})
 	if err != nil {
 		return nil, fmt.Errorf("opening the lock bucket: %w", err)
@@ -89,7 +94,7 @@ func AcquireRunLock(ctx context.Context, nc *nats.Conn, collective, name, holder
 		_ = kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
 		return nil, fmt.Errorf("watching lock %q: %w", name, err)
 	}
-	go l.renew(w, LockTTL/3, time.Now())
+	go l.renew(w, interval, time.Now())
 	return l, nil
 }
 
@@ -97,6 +102,20 @@ func AcquireRunLock(ctx context.Context, nc *nats.Conn, collective, name, holder
 // back (deleted, taken over) or it could not be renewed for LockTTL. It
 // yields nothing while the lock is held and after Release.
 func (l *RunLock) Lost() <-chan error { return l.lost }
+
+// adopt reads the entry after a renewal was refused for its revision:
+// when it still holds this lock's value, a renewal whose answer was lost
+// had landed; its revision becomes the one to renew on.
+func (l *RunLock) adopt() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	e, err := l.kv.Get(ctx, l.key)
+	if err != nil || e.Operation() != jetstream.KeyValuePut || string(e.Value()) != string(l.val) {
+		return false
+	}
+	l.rev = e.Revision()
+	return true
+}
 
 // Release stops renewing the lock and deletes it (if still ours).
 func (l *RunLock) Release() {
@@ -142,6 +161,11 @@ func (l *RunLock) renew(w jetstream.KeyWatcher, interval time.Duration, renewed 
 		switch {
 		case err == nil:
 			l.rev, renewed = r, time.Now()
+			t.Reset(interval)
+		case errors.Is(err, jetstream.ErrKeyExists) && l.adopt():
+			// An earlier renewal landed although its answer was lost (a
+			// broker failing over): the entry is still ours.
+			renewed = time.Now()
 			t.Reset(interval)
 		case errors.Is(err, jetstream.ErrKeyExists):
 			l.lost <- fmt.Errorf("lost the run lock %q: its entry was deleted or taken over by another run", l.name)

@@ -1,0 +1,59 @@
+package rpc_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orch-fleet/orch/internal/natstest"
+	"github.com/orch-fleet/orch/rpc"
+)
+
+// A renewal that landed although its answer was lost (a broker failing
+// over) leaves the entry ours under a newer revision: the holder adopts it
+// and keeps the lock; a write of another value is a loss.
+func TestRunLockAdoptsItsOwnLandedRenewal(t *testing.T) {
+	s := natstest.Start(t)
+	nc, err := nats.Connect(natstest.URL(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx := context.Background()
+	const interval = 50 * time.Millisecond
+	l, err := rpc.AcquireRunLockEvery(ctx, nc, rpc.DefaultCollective, "web", "me", interval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	js, _ := jetstream.New(nc)
+	kv, err := js.KeyValue(ctx, rpc.LockBucket(rpc.DefaultCollective))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := rpc.KVKey("web")
+	e, err := kv.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The holder's own value, written again: its revision moves on.
+	if _, err := kv.Put(ctx, key, e.Value()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case why := <-l.Lost():
+		t.Fatalf("lost after its own value was rewritten: %v", why)
+	case <-time.After(10 * interval): // several renewals
+	}
+	if _, err := kv.Put(ctx, key, []byte(`{"holder":"another run"}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a takeover by another value was not noticed")
+	}
+}
