@@ -103,6 +103,18 @@ func acquireRunLock(ctx context.Context, nc *nats.Conn, collective, name, holder
 // yields nothing while the lock is held and after Release.
 func (l *RunLock) Lost() <-chan error { return l.lost }
 
+// remove deletes the entry if it is still this lock's: on its last
+// revision, or, when that was refused (a renewal landed whose answer was
+// lost), on the revision the entry has if it still holds this lock's value.
+func (l *RunLock) remove() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
+	if err != nil && l.adopt() {
+		_ = l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
+	}
+}
+
 // adopt reads the entry after a renewal was refused for its revision:
 // when it still holds this lock's value, a renewal whose answer was lost
 // had landed; its revision becomes the one to renew on.
@@ -139,9 +151,7 @@ func (l *RunLock) renew(w jetstream.KeyWatcher, interval time.Duration, renewed 
 	for {
 		select {
 		case <-l.stop:
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			_ = l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
-			cancel()
+			l.remove()
 			return
 		case e, ok := <-updates:
 			if !ok {

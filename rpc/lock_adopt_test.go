@@ -57,3 +57,35 @@ func TestRunLockAdoptsItsOwnLandedRenewal(t *testing.T) {
 		t.Fatal("a takeover by another value was not noticed")
 	}
 }
+
+// Release removes the entry also when a renewal of its own landed unseen.
+func TestRunLockReleaseAfterLandedRenewal(t *testing.T) {
+	s := natstest.Start(t)
+	nc, err := nats.Connect(natstest.URL(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx := context.Background()
+	l, err := rpc.AcquireRunLockEvery(ctx, nc, rpc.DefaultCollective, "web", "me", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	kv, err := js.KeyValue(ctx, rpc.LockBucket(rpc.DefaultCollective))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := rpc.KVKey("web")
+	e, err := kv.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, key, e.Value()); err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+	if _, err := rpc.AcquireRunLockEvery(ctx, nc, rpc.DefaultCollective, "web", "next", time.Hour); err != nil {
+		t.Fatalf("the lock was not released: %v", err)
+	}
+}
