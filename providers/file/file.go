@@ -172,6 +172,21 @@ type current struct {
 
 // stat reads the target; anything but a regular file (a symlink, a
 // directory, a device) is refused, as is a path leading out of the root.
+// inspect opens path and reads what is there; the caller closes
+// t.root.
+func (h *Handler) inspect(path string) (*target, *current, error) {
+	t, err := h.open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err := t.stat(h.maxSize)
+	if err != nil {
+		t.root.Close()
+		return nil, nil, err
+	}
+	return t, cur, nil
+}
+
 func (t *target) stat(maxSize int) (*current, error) {
 	fi, err := t.root.Lstat(t.rel)
 	if os.IsNotExist(err) {
@@ -206,15 +221,11 @@ func (cur *current) data(path string) map[string]any {
 }
 
 func (h *Handler) status(_ context.Context, _ *rpc.Call, in *pathInput) (*rpc.Result, error) {
-	t, err := h.open(in.Path)
+	t, cur, err := h.inspect(in.Path)
 	if err != nil {
 		return nil, err
 	}
 	defer t.root.Close()
-	cur, err := t.stat(h.maxSize)
-	if err != nil {
-		return nil, err
-	}
 	msg := in.Path + " does not exist"
 	if cur.exists {
 		msg = fmt.Sprintf("%s: %d bytes, mode %04o, %s:%s", in.Path, cur.info.Size(), cur.info.Mode().Perm(), cur.owner, cur.grp)

@@ -93,15 +93,11 @@ func (h *Handler) write(_ context.Context, c *rpc.Call, in *writeInput) (*rpc.Re
 	if len(in.Content) > h.maxSize {
 		return nil, fleet.Errorf(fleet.StatusInvalidInput, "content is %d bytes, more than this node's max_size %d", len(in.Content), h.maxSize)
 	}
-	t, err := h.open(in.Path)
+	t, cur, err := h.inspect(in.Path)
 	if err != nil {
 		return nil, err
 	}
 	defer t.root.Close()
-	cur, err := t.stat(h.maxSize)
-	if err != nil {
-		return nil, err
-	}
 	if cur.exists && cur.content == nil {
 		return nil, fleet.Errorf(fleet.StatusInvalidInput, "%s is %d bytes, more than this node's max_size %d: refusing to replace it", in.Path, cur.info.Size(), h.maxSize)
 	}
@@ -204,15 +200,11 @@ func (t *target) setAttrs(rel string, w wanted) error {
 }
 
 func (h *Handler) remove(_ context.Context, c *rpc.Call, in *pathInput) (*rpc.Result, error) {
-	t, err := h.open(in.Path)
+	t, cur, err := h.inspect(in.Path)
 	if err != nil {
 		return nil, err
 	}
 	defer t.root.Close()
-	cur, err := t.stat(h.maxSize)
-	if err != nil {
-		return nil, err
-	}
 	if !cur.exists {
 		return result(false, in.Path+" does not exist", cur.data(in.Path), nil, ""), nil
 	}
