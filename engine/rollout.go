@@ -312,10 +312,8 @@ func (w *walker) skipRollout(s *step, reason string) {
 	w.mu.Unlock()
 	w.emit(Event{Type: EventResourceEnd, Resource: rr.Addr, Outcome: OutcomeSkipped, Message: reason})
 	for _, addr := range s.ro.Members {
-		for _, r := range w.cat.Resources {
-			if r.Addr == addr {
-				w.skipResource(r, fmt.Sprintf("skipped: its rollout %s was skipped", s.ro.Addr), 0)
-			}
+		if r := w.instances[addr]; r != nil {
+			w.skipResource(r, fmt.Sprintf("skipped: its rollout %s was skipped", s.ro.Addr), 0)
 		}
 	}
 }

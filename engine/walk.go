@@ -32,6 +32,8 @@ type walker struct {
 	resolved catalog.Resolved
 	nsErr    map[string]error
 	nsLocks  sync.Map // addr -> *sync.Mutex, so each node set is discovered once
+	// instances are the catalog's resource instances by address.
+	instances map[string]*catalog.Resource
 	// wantResults are the result keys some resource uses (changed_nodes...)
 	wantResults map[string]bool
 	report      *Report
@@ -48,7 +50,9 @@ func newWalker(cat *catalog.Catalog, reg resources.Registry, fleet Fleet, o Opti
 		wantResults: map[string]bool{},
 		report:      &Report{Started: o.Clock(), NodeSets: map[string][]string{}, byAddr: map[string]*ResourceReport{}},
 		stopReason:  func() string { return "" }}
+	w.instances = make(map[string]*catalog.Resource, len(cat.Resources))
 	for _, r := range cat.Resources {
+		w.instances[r.Addr] = r
 		for _, k := range r.NodeSets {
 			if _, _, ok := catalog.SplitResultKey(k); ok {
 				w.wantResults[k] = true
@@ -203,10 +207,8 @@ func (w *walker) anyFailed(addrs []string) bool {
 
 // rolloutOf is the rollout the instance addr belongs to, "" if none.
 func (w *walker) rolloutOf(addr string) string {
-	for _, r := range w.cat.Resources {
-		if r.Addr == addr {
-			return r.Rollout
-		}
+	if r := w.instances[addr]; r != nil {
+		return r.Rollout
 	}
 	return ""
 }
