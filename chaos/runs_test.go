@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -95,16 +96,18 @@ func (s appState) String() string {
 	return s.revision
 }
 
-// state reads node id's application state from its deploy root.
+// state reads node id's application state from its deploy root: current
+// is not verified while ROOT/unverified names its commit (appmgr's rule).
 func (f *chaosFleet) state(id string) appState {
 	var s appState
+	var commit string
 	if b, err := os.ReadFile(filepath.Join(f.appRoot(id), "current", "REVISION")); err == nil {
 		if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) == 2 {
-			s.revision = lines[1]
+			commit, s.revision = lines[0], lines[1]
 		}
 	}
-	if _, err := os.Stat(filepath.Join(f.appRoot(id), "unverified")); err == nil {
-		s.unverified = true
+	if b, err := os.ReadFile(filepath.Join(f.appRoot(id), "unverified")); err == nil && commit != "" {
+		s.unverified = slices.Contains(strings.Fields(string(b)), commit)
 	}
 	return s
 }

@@ -11,14 +11,20 @@
 //	ROOT/releases/<commit>/  one directory per release, with a REVISION file
 //	ROOT/current -> releases/<commit>
 //	ROOT/previous -> releases/<commit>
-//	ROOT/unverified          the commit current was switched to while its
-//	                         health check has not passed yet
+//	ROOT/unverified          the commits (one a line) that are not verified:
+//	                         current is "activated, not verified" while
+//	                         it is one of them
 //	ROOT/.lock               serialises deploys of the app
 //
 // A release is "activated, not verified" from the moment current is
 // switched to it until its restart and health check pass: ROOT/unverified
 // (written atomically before the switch, removed after the check) records
-// it, so that an agent killed in between leaves the state on disk. A later
+// it, so that an agent killed in between leaves the state on disk. Before a
+// switch the file names both the commit switched from (when it is not
+// verified itself) and the one switched to, so that whichever current is
+// when the agent dies, the file is right about it; a file that does not
+// name current is stale (the agent died before switching) and the next
+// deploy removes it. A later
 // deploy of the same commit then restarts and checks it again instead of
 // answering "already at", and status reports it (verified = false).
 package appmgr
@@ -339,7 +345,10 @@ func (a *app) deploy(ctx context.Context, rev string, noop bool) (*rpc.Result, e
 	}
 	cur := a.target("current")
 	data := map[string]any{"app": a.Name, "revision": rev, "commit": commit, "previous_commit": cur, "release_dir": a.release(commit)}
-	if cur == commit && a.unverified() == commit {
+	if !noop {
+		a.dropStaleMark(cur)
+	}
+	if cur == commit && a.isUnverified(commit) {
 		data["previous_commit"] = a.target("previous")
 		return a.reverify(ctx, rev, commit, data, noop)
 	}
@@ -473,8 +482,12 @@ func (a *app) reverify(ctx context.Context, rev, commit string, data map[string]
 // switches back to prev (restarting it) and reports why. The release
 // switched to is marked unverified until its check passes.
 func (a *app) activate(ctx context.Context, commit, prev string) error {
-	oldPrev := a.target("previous")
-	if err := a.markUnverified(commit); err != nil {
+	oldPrev, cur := a.target("previous"), a.target("current")
+	mark := []string{commit}
+	if cur != commit && a.isUnverified(cur) {
+		mark = append(mark, cur) // still not verified if we die before the switch
+	}
+	if err := a.markUnverified(mark...); err != nil {
 		return err
 	}
 	if err := a.switchTo(commit, prev); err != nil {
@@ -492,7 +505,8 @@ func (a *app) activate(ctx context.Context, commit, prev string) error {
 		_ = a.markVerified()
 		return fleet.Errorf(fleet.StatusAborted, "%v; there was no previous release to roll back to", err)
 	}
-	if merr := a.markUnverified(prev); merr != nil {
+	// Both: current is commit (failed its check) until the switch back.
+	if merr := a.markUnverified(prev, commit); merr != nil {
 		return fleet.Errorf(fleet.StatusAborted, "%v; rolling back to %s failed too: %v", err, short(prev), merr)
 	}
 	if serr := a.switchTo(prev, oldPrev); serr != nil {
@@ -507,15 +521,16 @@ func (a *app) activate(ctx context.Context, commit, prev string) error {
 	return fleet.Errorf(fleet.StatusAborted, "%v; rolled back to %s", err, short(prev))
 }
 
-// markUnverified records atomically that current is (about to be) commit
-// and not yet verified.
-func (a *app) markUnverified(commit string) error {
+// markUnverified records atomically that current, while it is one of
+// commits, is not verified: the commit about to be switched to, and the
+// one current is until then when that one is not verified either.
+func (a *app) markUnverified(commits ...string) error {
 	tmp := a.link(".unverified.tmp")
 	f, err := os.Create(tmp)
 	if err != nil {
-		return fmt.Errorf("recording %s as not verified: %w", short(commit), err)
+		return fmt.Errorf("recording %s as not verified: %w", short(commits[0]), err)
 	}
-	_, err = f.WriteString(commit + "\n")
+	_, err = f.WriteString(strings.Join(commits, "\n") + "\n")
 	if err == nil {
 		err = f.Sync()
 	}
@@ -527,7 +542,7 @@ func (a *app) markUnverified(commit string) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("recording %s as not verified: %w", short(commit), err)
+		return fmt.Errorf("recording %s as not verified: %w", short(commits[0]), err)
 	}
 	return nil
 }
@@ -540,13 +555,26 @@ func (a *app) markVerified() error {
 	return nil
 }
 
-// unverified is the commit activated but not verified, "" when none.
-func (a *app) unverified() string {
+// isUnverified reports whether commit is current-and-not-verified material:
+// named by ROOT/unverified. "" never is.
+func (a *app) isUnverified(commit string) bool {
+	if commit == "" {
+		return false
+	}
 	b, err := os.ReadFile(a.link("unverified"))
 	if err != nil {
-		return ""
+		return false
 	}
-	return strings.TrimSpace(string(b))
+	return slices.Contains(strings.Fields(string(b)), commit)
+}
+
+// dropStaleMark removes ROOT/unverified when it does not name current: the
+// agent died after writing it and before switching, so current is the
+// release that was verified before.
+func (a *app) dropStaleMark(cur string) {
+	if _, err := os.Stat(a.link("unverified")); err == nil && !a.isUnverified(cur) {
+		_ = a.markVerified()
+	}
 }
 
 func (a *app) restartAndCheck(ctx context.Context, commit string) error {
@@ -605,7 +633,7 @@ func (a *app) status() (*rpc.Result, error) {
 	for i, r := range releases {
 		commits[i] = r.commit
 	}
-	verified := cur == "" || a.unverified() != cur
+	verified := !a.isUnverified(cur)
 	msg := fmt.Sprintf("%s at %s", a.Name, orNone(short(cur)))
 	if !verified {
 		msg += " (activated, not verified: its health check has not passed; deploy it again to re-check)"

@@ -296,6 +296,20 @@ func TestUnverifiedRelease(t *testing.T) {
 			},
 			wantRev: "v2", wantCurr: 1,
 		},
+		"agent killed during the switch back": {
+			leave: func(t *testing.T, h *Handler, _ *atomic.Bool, commits []string) {
+				// v2 failed its check; the agent died after recording the
+				// rollback and before switching back: v2 is current and
+				// must not count as verified.
+				if _, err := deploy(h, "v2"); err != nil {
+					t.Fatal(err)
+				}
+				if err := h.apps["web"].markUnverified(commits[0], commits[1]); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantRev: "v2", wantCurr: 1,
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -345,6 +359,35 @@ app "web" {
 				t.Fatalf("deploy once verified: %v %+v", err, res)
 			}
 		})
+	}
+}
+
+// TestStaleUnverifiedMark: an agent killed after recording the release it
+// is about to switch to, and before switching, leaves a marker that does
+// not name current. current is the verified release it was: status says
+// so, a deploy of it answers "already at" and removes the stale marker.
+func TestStaleUnverifiedMark(t *testing.T) {
+	repo, commits := gitRepo(t, "one", "two")
+	root := filepath.Join(t.TempDir(), "web")
+	h := newHandler(t, fmt.Sprintf(`app "web" {
+  repo = %q
+  root = %q
+}`, repo, root))
+	if _, err := deploy(h, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.apps["web"].markUnverified(commits[1]); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(t, h); st["verified"] != true || st["commit"] != commits[0] {
+		t.Fatalf("status with a stale marker: %+v", st)
+	}
+	res, err := deploy(h, "v1")
+	if err != nil || res.Changed || !strings.Contains(res.Message, "already at") {
+		t.Fatalf("deploy v1 with a stale marker: %v %+v", err, res)
+	}
+	if _, err := os.Stat(filepath.Join(root, "unverified")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale marker left: %v", err)
 	}
 }
 
