@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/orch-fleet/orch/engine"
 )
@@ -144,4 +145,21 @@ func outcomeOf(rr *engine.ResourceReport) string {
 // (a run that could not take the lock prints no event).
 func (r *run) heldLock() bool {
 	return len(r.eventsOf()) > 0 && !strings.Contains(r.stderr.String(), "is held by")
+}
+
+// walked is when the run walked its catalog: from run_start to run_end,
+// a span the run lock covers (taken before run_start, released before
+// run_end). A run without a run_end (killed) walked until its process
+// ended (or the lock was seen gone: r.end).
+func (r *run) walked() (from, to time.Time) {
+	from, to = r.start, r.end
+	for _, ev := range r.eventsOf() {
+		switch ev.Type {
+		case engine.EventRunStart:
+			from = ev.Time
+		case engine.EventRunEnd:
+			to = ev.Time
+		}
+	}
+	return from, to
 }

@@ -27,10 +27,13 @@ func (s *suite) brokersInTurn() result {
 	for round := 0; round < s.c.rounds; round++ {
 		for i := range s.f.brokers {
 			var during []string
-			hook, at := s.midDeploy(s.f.apps[0], func() { during = s.brokerDown(i, down) })
+			var second *run
+			hook, at := s.midDeploy(s.f.apps[0], func() { second, during = s.brokerDown(i, down) })
 			r := s.apply(hook, "-var", "deploy_timeout=15s")
 			if _, ok := <-at; !ok {
 				down.problems = append(down.problems, r.id+": the deploy never started: no fault injected")
+			} else {
+				down.judge(s.secondRefused(r, second))
 			}
 			down.problems = append(down.problems, during...)
 			e := expect{codes: []int{0, 1}}
@@ -49,16 +52,21 @@ func (s *suite) brokersInTurn() result {
 	return res
 }
 
-// brokerDown kills broker i, checks the registry and the lock from the
-// two others, and restarts it. It returns what was wrong.
-func (s *suite) brokerDown(i int, res *result) []string {
+// brokerDown kills broker i, then at once starts a second run of the
+// locked playbook and checks the registry from the two others, and
+// restarts the broker. It returns the second run (judged by
+// secondRefused once the first ended) and what was wrong.
+func (s *suite) brokerDown(i int, res *result) (*run, []string) {
 	b := s.f.brokers[i]
-	var bad []string
 	if err := b.stop(syscall.SIGKILL); err != nil {
-		return []string{err.Error()}
+		return nil, []string{err.Error()}
 	}
 	res.injected++
 	down := time.Now()
+	second, err := s.f.startApply(applySpec{revision: s.rev})
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
 	ids, errOut, err := s.f.discover()
 	switch {
 	case err != nil:
@@ -68,20 +76,34 @@ func (s *suite) brokerDown(i int, res *result) []string {
 	default:
 		res.judge(nil)
 	}
-	// A second run of the locked playbook must not run: refused because
-	// the lock is held, or (while the lock bucket elects a new leader)
-	// because the bucket cannot be opened; either way exit 1, nothing done.
-	second := s.f.apply(applySpec{revision: s.rev})
+	second.wait()
 	s.record(second)
-	res.judge(s.f.verify(second, expect{codes: []int{1}, stderr: `lock "chaos" is held by|opening the lock bucket`}))
-	if strings.Contains(second.stderr.String(), "opening the lock bucket") {
-		s.t.Logf("%s: %s down: the lock bucket could not be opened (leader election): %s", second.id, b.name, strings.TrimSpace(second.stderr.String()))
-	}
 	if err := s.f.restartBroker(i); err != nil {
-		return append(bad, err.Error())
+		return second, []string{err.Error()}
 	}
 	s.t.Logf("%s down %s: discovery %d nodes, second run %s exit %d", b.name, stamp(time.Since(down)), len(ids), second.id, second.code)
-	return bad
+	return second, nil
+}
+
+// secondRefused judges the second run of the locked playbook started
+// while first ran with a broker down: it must not have run while first
+// held the lock — refused because the lock is held, or (while the lock
+// bucket elects a new leader) because the bucket could not be opened;
+// either way exit 1, nothing done. It may run (exit 0) only if it
+// started walking after first ended (released the lock).
+func (s *suite) secondRefused(first, second *run) []string {
+	if second == nil {
+		return []string{first.id + ": no second run"}
+	}
+	_, firstEnd := first.walked()
+	if from, _ := second.walked(); second.code == 0 && len(second.eventsOf()) > 0 && from.After(firstEnd) {
+		s.t.Logf("%s: ran after %s ended (%s later): the lock was free", second.id, first.id, stamp(from.Sub(firstEnd)))
+		return s.f.verify(second, expect{codes: []int{0}})
+	}
+	if strings.Contains(second.stderr.String(), "opening the lock bucket") {
+		s.t.Logf("%s: the lock bucket could not be opened (leader election): %s", second.id, strings.TrimSpace(second.stderr.String()))
+	}
+	return s.f.verify(second, expect{codes: []int{1}, stderr: `lock "chaos" is held by|opening the lock bucket`})
 }
 
 func sorted(l []string) []string {

@@ -119,7 +119,9 @@ func (s *suite) wholeSuiteRows() []row {
 	}
 	for i, a := range held {
 		for _, b := range held[i+1:] {
-			if a.start.Before(b.end) && b.start.Before(a.end) {
+			af, at := a.walked()
+			bf, bt := b.walked()
+			if af.Before(bt) && bf.Before(at) {
 				lock.problems = append(lock.problems, fmt.Sprintf("runs %s and %s both held the lock at the same time", a.id, b.id))
 			}
 		}

@@ -81,7 +81,7 @@ type Options struct {
 // (nothing new starts, calls in flight finish) and its report says why in
 // StopReason. A nil lost channel means the lock cannot be lost.
 type Locker interface {
-	Lock(ctx context.Context, name, holder string) (release func(), lost <-chan error, err error)
+	Lock(ctx context.Context, name, holder string) (release func() error, lost <-chan error, err error)
 }
 
 // ErrInvalid is wrapped by Run's error when the catalog cannot be run by
@@ -169,6 +169,10 @@ type Report struct {
 	// StopReason says why the run stopped before its end when the engine
 	// itself stopped it (the run lock was lost); "" otherwise.
 	StopReason string `json:"stop_reason,omitempty"`
+	// LockRelease, when set, says the run lock could not be released at
+	// the end of the run (it then expires by itself); the run's outcome
+	// does not change.
+	LockRelease string `json:"lock_release,omitempty"`
 	NoOp       bool   `json:"noop,omitempty"` // a plan: Changed counts what would change
 	// InternalError: a resource failed through a bug (a panic), not
 	// through the fleet; the CLI exits 3.
@@ -198,9 +202,12 @@ func Run(ctx context.Context, cat *catalog.Catalog, reg resources.Registry, flee
 	if err != nil {
 		return nil, err
 	}
-	if release != nil {
-		defer release()
-	}
+	released := release == nil
+	defer func() {
+		if !released {
+			_ = release()
+		}
+	}()
 	runDone := make(chan struct{})
 	defer close(runDone)
 	w := newWalker(cat, reg, fleet, o)
@@ -216,6 +223,12 @@ func Run(ctx context.Context, cat *catalog.Catalog, reg resources.Registry, flee
 	}
 	rep := w.finish(ctx)
 	rep.StopReason = w.stopReason()
+	if !released {
+		released = true
+		if err := release(); err != nil {
+			rep.LockRelease = err.Error()
+		}
+	}
 	w.emit(Event{Type: EventRunEnd, Outcome: rep.Outcome, Summary: rep.summary(), Elapsed: rep.Elapsed})
 	return rep, nil
 }
@@ -234,7 +247,7 @@ func (o Options) withDefaults() Options {
 }
 
 // lock takes the run lock when one is named and this is not a plan.
-func (o Options) lock(ctx context.Context, cat *catalog.Catalog) (release func(), lost <-chan error, err error) {
+func (o Options) lock(ctx context.Context, cat *catalog.Catalog) (release func() error, lost <-chan error, err error) {
 	name := cat.Lock
 	if o.LockName != "" {
 		name = o.LockName

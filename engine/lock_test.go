@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +81,38 @@ func TestLostLockStopsTheRun(t *testing.T) {
 	}
 	if r := rep.Resources[1].Reason; !strings.Contains(r, "skipped: lost the run lock") {
 		t.Fatalf("second's reason %q", r)
+	}
+}
+
+// releaseFails is a Locker whose release fails, and records when it ran.
+type releaseFails struct{ released []string }
+
+func (l *releaseFails) Lock(_ context.Context, name, _ string) (func() error, <-chan error, error) {
+	return func() error {
+		l.released = append(l.released, name)
+		return errors.New(`could not release the run lock "deploy"`)
+	}, nil, nil
+}
+
+// A lock the run could not release is reported, once, before run_end; the
+// run's outcome stays what the fleet made it.
+func TestLockReleaseFailureIsReported(t *testing.T) {
+	locker := &releaseFails{}
+	f := &fakeFleet{nodes: []string{"a1"}}
+	cat := &catalog.Catalog{Lock: "deploy", Resources: []*catalog.Resource{res("first", []string{"a1"})}}
+	var releasedAtEnd int
+	rep, err := engine.Run(context.Background(), cat, reg(), f, engine.Options{Locker: locker, Events: func(e engine.Event) {
+		if e.Type == engine.EventRunEnd {
+			releasedAtEnd = len(locker.released)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Outcome != engine.OutcomeOK || !strings.Contains(rep.LockRelease, "could not release") {
+		t.Fatalf("outcome %s, lock release %q", rep.Outcome, rep.LockRelease)
+	}
+	if len(locker.released) != 1 || releasedAtEnd != 1 {
+		t.Fatalf("released %d times, %d before run_end", len(locker.released), releasedAtEnd)
 	}
 }

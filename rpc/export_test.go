@@ -15,3 +15,6 @@ func SetRequestPublisher(c *Client, publish func(*nats.Msg) error) { c.publish =
 func AcquireRunLockEvery(ctx context.Context, nc *nats.Conn, collective, name, holder string, interval time.Duration) (*RunLock, error) {
 	return acquireRunLock(ctx, nc, collective, name, holder, interval)
 }
+
+// SetReleaseWait bounds l's Release retries to d.
+func SetReleaseWait(l *RunLock, d time.Duration) { l.releaseWait = d }

@@ -20,6 +20,11 @@ const LockTTL = 30 * time.Second
 // of a broker, until LockTTL after the last good one.
 const lockRetry = time.Second
 
+// LockReleaseWait bounds how long Release keeps trying to remove the lock
+// while the broker holding its bucket fails over; a lock it could not
+// remove expires LockTTL after its last renewal.
+const LockReleaseWait = 10 * time.Second
+
 // LockHolder is what a run lock's value says.
 type LockHolder struct {
 	Holder string    `json:"holder"`
@@ -29,7 +34,7 @@ type LockHolder struct {
 // Lock takes the run lock name in the client's collective (see
 // AcquireRunLock); it makes *Client an engine.Locker. lost yields why the
 // lock was lost, if it is lost before release.
-func (c *Client) Lock(ctx context.Context, name, holder string) (release func(), lost <-chan error, err error) {
+func (c *Client) Lock(ctx context.Context, name, holder string) (release func() error, lost <-chan error, err error) {
 	l, err := AcquireRunLock(ctx, c.nc, c.o.Collective, name, holder)
 	if err != nil {
 		return nil, nil, err
@@ -39,7 +44,7 @@ func (c *Client) Lock(ctx context.Context, name, holder string) (release func(),
 
 // AcquireLock is AcquireRunLock for callers that do not watch for the
 // lock's loss.
-func AcquireLock(ctx context.Context, nc *nats.Conn, collective, name, holder string) (release func(), err error) {
+func AcquireLock(ctx context.Context, nc *nats.Conn, collective, name, holder string) (release func() error, err error) {
 	l, err := AcquireRunLock(ctx, nc, collective, name, holder)
 	if err != nil {
 		return nil, err
@@ -57,6 +62,10 @@ type RunLock struct {
 	lost chan error
 	stop chan struct{}
 	done chan struct{}
+	// released is Release's result, set before done is closed.
+	released error
+	// releaseWait bounds Release's retries (LockReleaseWait).
+	releaseWait time.Duration
 }
 
 // AcquireRunLock takes the run lock name in the collective's lock bucket
@@ -74,7 +83,7 @@ func acquireRunLock(ctx context.Context, nc *nats.Conn, collective, name, holder
 	if err != nil {
 		return nil, fmt.Errorf("opening the lock bucket: %w", err)
 	}
-	l := &RunLock{name: name, kv: kv, key: KVKey(name), lost: make(chan error, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	l := &RunLock{name: name, kv: kv, key: KVKey(name), lost: make(chan error, 1), stop: make(chan struct{}), done: make(chan struct{}), releaseWait: LockReleaseWait}
 	l.val, _ = json.Marshal(LockHolder{Holder: holder, Since: time.Now().UTC()})
 	l.rev, err = kv.Create(ctx, l.key, l.val)
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -103,16 +112,46 @@ func acquireRunLock(ctx context.Context, nc *nats.Conn, collective, name, holder
 // yields nothing while the lock is held and after Release.
 func (l *RunLock) Lost() <-chan error { return l.lost }
 
-// remove deletes the entry if it is still this lock's: on its last
-// revision, or, when that was refused (a renewal landed whose answer was
-// lost), on the revision the entry has if it still holds this lock's value.
-func (l *RunLock) remove() {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
-	if err != nil && l.adopt() {
-		_ = l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
+// remove deletes the entry if it is still this lock's, retrying for up
+// to LockReleaseWait while the bucket cannot be written (its stream
+// electing a leader after a broker's loss): a run that ended must not
+// leave the next one refused for LockTTL.
+func (l *RunLock) remove() error {
+	deadline := time.Now().Add(l.releaseWait)
+	for {
+		err := l.deleteIfOurs()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("could not release the run lock %q for %s: %w; it expires %s after its last renewal", l.name, l.releaseWait, err, LockTTL)
+		}
+		time.Sleep(lockRetry / 4)
 	}
+}
+
+// deleteIfOurs deletes the entry on this lock's last revision. When that
+// is refused it reads the entry: gone, or holding another run's value,
+// leaves nothing to release; holding this lock's value at a newer
+// revision (a renewal landed whose answer was lost) is deleted on that.
+func (l *RunLock) deleteIfOurs() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	derr := l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
+	if derr == nil {
+		return nil
+	}
+	e, err := l.kv.Get(ctx, l.key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil
+	case err != nil:
+		return derr
+	case e.Operation() != jetstream.KeyValuePut || string(e.Value()) != string(l.val):
+		return nil
+	}
+	l.rev = e.Revision()
+	return l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.rev))
 }
 
 // adopt reads the entry after a renewal was refused for its revision:
@@ -129,14 +168,18 @@ func (l *RunLock) adopt() bool {
 	return true
 }
 
-// Release stops renewing the lock and deletes it (if still ours).
-func (l *RunLock) Release() {
+// Release stops renewing the lock and deletes it (if still ours). It
+// fails when the entry could not be removed within LockReleaseWait (the
+// lock then expires LockTTL after its last renewal); a lock already lost
+// has nothing to release. Calling it again returns the same result.
+func (l *RunLock) Release() error {
 	select {
 	case <-l.stop:
 	default:
 		close(l.stop)
 	}
 	<-l.done
+	return l.released
 }
 
 // renew renews the lock every interval until Release, retrying failed
@@ -151,7 +194,7 @@ func (l *RunLock) renew(w jetstream.KeyWatcher, interval time.Duration, renewed 
 	for {
 		select {
 		case <-l.stop:
-			l.remove()
+			l.released = l.remove()
 			return
 		case e, ok := <-updates:
 			if !ok {

@@ -2,9 +2,12 @@ package rpc_test
 
 import (
 	"context"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -84,8 +87,54 @@ func TestRunLockReleaseAfterLandedRenewal(t *testing.T) {
 	if _, err := kv.Put(ctx, key, e.Value()); err != nil {
 		t.Fatal(err)
 	}
-	l.Release()
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := rpc.AcquireRunLockEvery(ctx, nc, rpc.DefaultCollective, "web", "next", time.Hour); err != nil {
 		t.Fatalf("the lock was not released: %v", err)
+	}
+}
+
+// Release keeps trying while the broker is away (a restart, a stream's
+// leader election) and removes the lock once it is back, so that the next
+// run is not refused for LockTTL; when the broker does not come back in
+// time it says so.
+func TestRunLockReleaseRidesOutABrokerRestart(t *testing.T) {
+	dir := t.TempDir()
+	s1 := restartBroker(t, server.RANDOM_PORT, dir)
+	port := s1.Addr().(*net.TCPAddr).Port
+	nc, err := nats.Connect(s1.ClientURL(), nats.ReconnectWait(100*time.Millisecond), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx := context.Background()
+	l, err := rpc.AcquireRunLockEvery(ctx, nc, rpc.DefaultCollective, "web", "me", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1.Shutdown()
+	s1.WaitForShutdown()
+	released := make(chan error, 1)
+	go func() { released <- l.Release() }()
+	time.Sleep(4 * time.Second) // longer than one attempt's timeout
+	restartBroker(t, port, dir)
+	select {
+	case err := <-released:
+		if err != nil {
+			t.Fatalf("release across a broker restart: %v", err)
+		}
+	case <-time.After(rpc.LockReleaseWait + 5*time.Second):
+		t.Fatal("release did not return")
+	}
+	l2, err := rpc.AcquireRunLockEvery(ctx, nc, rpc.DefaultCollective, "web", "next", time.Hour)
+	if err != nil {
+		t.Fatalf("the lock was not released: %v", err)
+	}
+	// A broker that does not come back: Release gives up and says why.
+	rpc.SetReleaseWait(l2, time.Second)
+	nc.Close()
+	if err := l2.Release(); err == nil || !strings.Contains(err.Error(), "could not release the run lock") {
+		t.Fatalf("release without a broker: %v", err)
 	}
 }

@@ -135,6 +135,9 @@ func runPlaybook(ctx context.Context, e *env, cmd string, args []string) int {
 	if rep.BrokerLost != "" {
 		fmt.Fprintf(e.stderr, "orch %s: %s\n", cmd, rep.BrokerLost)
 	}
+	if rep.LockRelease != "" {
+		fmt.Fprintf(e.stderr, "orch %s: warning: %s\n", cmd, rep.LockRelease)
+	}
 	if rep.InternalError {
 		return exitBug
 	}
