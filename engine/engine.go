@@ -173,7 +173,7 @@ type Report struct {
 	// the end of the run (it then expires by itself); the run's outcome
 	// does not change.
 	LockRelease string `json:"lock_release,omitempty"`
-	NoOp       bool   `json:"noop,omitempty"` // a plan: Changed counts what would change
+	NoOp        bool   `json:"noop,omitempty"` // a plan: Changed counts what would change
 	// InternalError: a resource failed through a bug (a panic), not
 	// through the fleet; the CLI exits 3.
 	InternalError bool          `json:"internal_error,omitempty"`
