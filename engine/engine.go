@@ -28,6 +28,17 @@ type Fleet interface {
 	CallAnyOne(ctx context.Context, r fleet.CallRequest) (*fleet.CallResult, error)
 }
 
+// MissingFinder is an optional capability of a Fleet: discovery that
+// also returns the nodes the filter selects that left the registry
+// without stopping (killed, cut off, or unable to write the registry
+// while a broker failed over), each with when it was last seen. The
+// engine targets them with the others, so that a node set never shrinks
+// silently: a node that is gone is named as not answering, one that is
+// alive gets the change. *rpc.Fleet implements it.
+type MissingFinder interface {
+	DiscoverWithMissing(ctx context.Context, f fleet.Filter) (live []string, missing []fleet.MissingNode, err error)
+}
+
 // BrokerNotifier is an optional capability of a Fleet: it tells of the
 // changes of its connection to the broker, which the engine reports as
 // EventBroker events. *rpc.Fleet implements it when its client has a

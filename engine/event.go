@@ -13,7 +13,7 @@ type EventType string
 // The events of a run, in the order they can occur.
 const (
 	EventRunStart      EventType = "run_start"      // Resources, NoOp
-	EventNodeSet       EventType = "node_set"       // NodeSet, Nodes, Message (the filter)
+	EventNodeSet       EventType = "node_set"       // NodeSet, Nodes, Missing (of Nodes: left the registry without stopping), Message (the filter)
 	EventResourceStart EventType = "resource_start" // Resource, Agent, Action, Nodes (targets), AnyOne, BatchSize
 	EventNodeResult    EventType = "node_result"    // Resource, Node, Status ("" = no answer), OK, Changed, Message, Attempt, Elapsed
 	EventResourceRetry EventType = "resource_retry" // Resource, Attempt (the next), Nodes (still failing), Message
@@ -37,14 +37,18 @@ type Event struct {
 	Broker   string    `json:"broker,omitempty"`
 	// Connection is what happened to the connection to Broker
 	// (fleet.BrokerEventKind).
-	Connection string       `json:"connection,omitempty"`
-	Node       string       `json:"node,omitempty"`
-	Nodes      []string     `json:"nodes,omitempty"`
-	Status     fleet.Status `json:"status,omitempty"`
-	OK         bool         `json:"ok,omitempty"`
-	Outcome    Outcome      `json:"outcome,omitempty"`
-	Message    string       `json:"message,omitempty"`
-	Attempt    int          `json:"attempt,omitempty"`
+	Connection string   `json:"connection,omitempty"`
+	Node       string   `json:"node,omitempty"`
+	Nodes      []string `json:"nodes,omitempty"`
+	// Missing are those of a node set's Nodes that left the registry
+	// without stopping, each "identity (missing since RFC3339 time)":
+	// targeted anyway (MissingFinder).
+	Missing []string     `json:"missing,omitempty"`
+	Status  fleet.Status `json:"status,omitempty"`
+	OK      bool         `json:"ok,omitempty"`
+	Outcome Outcome      `json:"outcome,omitempty"`
+	Message string       `json:"message,omitempty"`
+	Attempt int          `json:"attempt,omitempty"`
 	// Batch is the rollout batch (1-based) a member's event belongs to.
 	Batch     int           `json:"batch,omitempty"`
 	AnyOne    bool          `json:"any_one,omitempty"`

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/orch-fleet/orch/catalog"
 	"github.com/orch-fleet/orch/fleet"
@@ -63,14 +65,11 @@ func (w *walker) discover(ctx context.Context, addr string) ([]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("node set %s is not in the catalog", addr)
 	}
-	ids, err := w.fleet.Discover(ctx, ns.Filter)
+	ids, missing, err := w.find(ctx, ns.Filter)
 	if err != nil {
 		return nil, fmt.Errorf("discovering %s (%s): %w", addr, ns.Filter.String(), err)
 	}
-	if ids == nil {
-		ids = []string{}
-	}
-	w.emit(Event{Type: EventNodeSet, NodeSet: addr, Nodes: ids, Message: ns.Filter.String()})
+	w.emit(Event{Type: EventNodeSet, NodeSet: addr, Nodes: ids, Missing: missing, Message: ns.Filter.String()})
 	if len(ids) == 0 && !ns.AllowEmpty {
 		// No silent no-op: a typo in a fact must not pass for "nothing to do".
 		return nil, fmt.Errorf("node set %s (%s) found no node%s; if that can be right, say min = 0", addr, ns.Filter.String(), w.suggest(ctx, ns.Filter))
@@ -82,6 +81,33 @@ func (w *walker) discover(ctx context.Context, addr string) ([]string, error) {
 		return nil, fmt.Errorf("node set %s (%s) found %d node(s), more than max = %d", addr, ns.Filter.String(), len(ids), ns.Max)
 	}
 	return ids, nil
+}
+
+// find discovers the nodes filter f selects, sorted, with the missing ones
+// (MissingFinder) among them; missing describes those.
+func (w *walker) find(ctx context.Context, f fleet.Filter) (ids, missing []string, err error) {
+	mf, ok := w.fleet.(MissingFinder)
+	if !ok {
+		ids, err = w.fleet.Discover(ctx, f)
+		if ids == nil {
+			ids = []string{}
+		}
+		return ids, nil, err
+	}
+	ids, gone, err := mf.DiscoverWithMissing(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids = append([]string{}, ids...)
+	for _, m := range gone {
+		if !slices.Contains(ids, m.Identity) {
+			ids = append(ids, m.Identity)
+			missing = append(missing, fmt.Sprintf("%s (missing since %s)", m.Identity, m.LastSeen.UTC().Format(time.RFC3339)))
+		}
+	}
+	slices.Sort(ids)
+	slices.Sort(missing)
+	return ids, missing, nil
 }
 
 // Suggester is what a Fleet can optionally do: say what the fleet has that

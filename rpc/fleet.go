@@ -29,6 +29,21 @@ func (f *Fleet) Discover(ctx context.Context, filter fleet.Filter) ([]string, er
 	return ids, nil
 }
 
+// DiscoverWithMissing returns the identities the filter selects, sorted,
+// and the nodes it selects that left the registry without stopping
+// (engine.MissingFinder); broadcast discovery finds none of the latter.
+func (f *Fleet) DiscoverWithMissing(ctx context.Context, filter fleet.Filter) ([]string, []fleet.MissingNode, error) {
+	d, err := f.Client.DiscoverFleet(ctx, filter, f.Discovery)
+	if err != nil {
+		return nil, nil, f.connErr(err)
+	}
+	ids := make([]string, len(d.Nodes))
+	for i, n := range d.Nodes {
+		ids[i] = n.Identity
+	}
+	return ids, d.Missing, nil
+}
+
 // NotifyBroker calls fn for every later change of the connection to the
 // broker (engine.BrokerNotifier); without a BrokerWatch there are none.
 func (f *Fleet) NotifyBroker(fn func(fleet.BrokerEvent)) (cancel func()) {

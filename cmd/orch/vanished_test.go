@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +35,21 @@ func TestPingNamesVanishedNode(t *testing.T) {
 	if err := kv.Purge(ctx, "web9"); err != nil {
 		t.Fatal(err)
 	}
+	pb := filepath.Join(t.TempDir(), "ping.hcl")
+	if err := os.WriteFile(pb, []byte(`variable "cluster" {
+  type = string
+}
+
+nodes "web" {
+  fact = { cluster = var.cluster }
+}
+
+resource "rpcutil_ping" "web" {
+  targets = nodes.web
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := map[string]struct {
 		args      []string
 		code      int
@@ -42,12 +59,22 @@ func TestPingNamesVanishedNode(t *testing.T) {
 		"ping of another":     {[]string{"ping", "-F", "cluster=bravo"}, 0, "1/1 nodes answered OK", ""},
 		"ping as JSON":        {[]string{"ping", "-F", "cluster=alfa", "-json"}, 1, `"vanished": [`, ""},
 		"discover":            {[]string{"discover", "-F", "cluster=alfa"}, 0, "web1", "missing: web9 (missing since "},
+		// A node set never shrinks silently: the vanished node is
+		// targeted, said so, and named as not answering.
+		"apply to its cluster": {[]string{"apply", pb, "-var", "cluster=alfa", "--plain"}, 1, "left the registry without stopping; targeted anyway (a node that is gone will not answer): web9 (missing since ", ""},
+		"apply to another":     {[]string{"apply", pb, "-var", "cluster=bravo", "--plain"}, 0, "nodes.web: 1 node(s)", ""},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			code, out, errOut := f.orch(tt.args...)
 			if code != tt.code || !strings.Contains(out, tt.out) || !strings.Contains(errOut, tt.errs) {
 				t.Fatalf("exit %d (want %d)\nstdout:\n%s\nstderr:\n%s", code, tt.code, out, errOut)
+			}
+			if strings.HasPrefix(name, "apply to its") {
+				if !strings.Contains(out, "web9") || !strings.Contains(out+errOut, "no answer") {
+					t.Fatalf("web9 not named as not answering:\n%s\n%s", out, errOut)
+				}
+				return
 			}
 			if strings.Contains(out, "web9 ") && !strings.Contains(out, "missing: web9") {
 				t.Fatalf("web9 was pinged:\n%s", out)

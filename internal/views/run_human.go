@@ -96,7 +96,12 @@ func (h *runHuman) describe(ev engine.Event) string {
 		if ev.Message != "" {
 			filter = " [" + ev.Message + "]"
 		}
-		return fmt.Sprintf("%s: %d node(s)%s: %s", ev.NodeSet, len(ev.Nodes), filter, shortList(ev.Nodes, 20))
+		line := fmt.Sprintf("%s: %d node(s)%s: %s", ev.NodeSet, len(ev.Nodes), filter, shortList(ev.Nodes, 20))
+		if len(ev.Missing) > 0 {
+			line += fmt.Sprintf("\n  warning: %d of them left the registry without stopping; targeted anyway (a node that is gone will not answer): %s",
+				len(ev.Missing), shortList(ev.Missing, 10))
+		}
+		return line
 	case engine.EventResourceStart:
 		return describeStart(ev)
 	case engine.EventBatch:
