@@ -243,18 +243,36 @@ func (n *Node) ReloadFacts(ctx context.Context) error {
 	return nil
 }
 
+// registerRetry is how soon a failed heartbeat is tried again (or the
+// interval, when shorter): a broker failing over must not cost a node
+// its registration, which expires after a few missed heartbeats.
+const registerRetry = time.Second
+
 // register writes the node's registry entry, when the registry is
-// enabled; a registration taken by another agent is logged as an error.
+// enabled, and logs a failure; a registration taken by another agent is
+// logged as an error.
 func (n *Node) register(ctx context.Context) {
-	if !n.registryEnabled() || n.reg == nil {
-		return
+	if err := n.tryRegister(ctx); err != nil {
+		n.log.Warn("registering", "err", err)
 	}
+}
+
+// tryRegister writes the node's registry entry, when the registry is
+// enabled, each attempt bounded by the interval; it returns why the entry
+// was not written. A registration taken by another agent is logged as an
+// error (the entry is written again).
+func (n *Node) tryRegister(ctx context.Context) error {
+	if !n.registryEnabled() || n.reg == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, max(n.cfg.interval, registerRetry))
+	defer cancel()
 	err := n.heartbeat(n.reg.Register(ctx, n.Info())) // metrics.go
 	if errors.Is(err, rpc.ErrRegistrationTaken) {
 		n.log.Error("duplicate identity: another agent registered under this node's identity", "err", err)
-	} else if err != nil {
-		n.log.Warn("registering", "err", err)
+		return nil
 	}
+	return err
 }
 
 func (n *Node) registryEnabled() bool { return n.cfg.Registry == nil || *n.cfg.Registry }
@@ -307,11 +325,31 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 }
 
 // serve registers and re-registers until ctx is done, reloading on a
-// value of reload.
+// value of reload. A failed heartbeat is retried every registerRetry
+// until one succeeds.
 func (n *Node) serve(ctx context.Context, reload, sysChanged <-chan struct{}) error {
-	var tick <-chan time.Time
+	var tick, retry <-chan time.Time
+	failed := 0 // heartbeats failed in a row: the first is a warning, the rest debug
+	heartbeat := func() {
+		retry = nil
+		err := n.tryRegister(ctx)
+		switch {
+		case err == nil && failed > 0:
+			n.log.Info("registered again", "failed_attempts", failed)
+			failed = 0
+		case err != nil && failed == 0:
+			n.log.Warn("registering (retrying every second until it works)", "err", err)
+			failed++
+		case err != nil:
+			n.log.Debug("registering", "err", err, "failed_attempts", failed)
+			failed++
+		}
+		if err != nil {
+			retry = time.After(min(registerRetry, n.cfg.interval))
+		}
+	}
 	if n.registryEnabled() {
-		n.register(ctx)
+		heartbeat()
 		t := time.NewTicker(n.cfg.interval)
 		defer t.Stop()
 		tick = t.C
@@ -327,7 +365,9 @@ func (n *Node) serve(ctx context.Context, reload, sysChanged <-chan struct{}) er
 				n.log.Error("reloading facts", "err", err)
 			}
 		case <-tick:
-			n.register(ctx)
+			heartbeat()
+		case <-retry:
+			heartbeat()
 		}
 	}
 }
