@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
 	"github.com/orch-fleet/orch/broker"
 	"github.com/orch-fleet/orch/ddl"
 	"github.com/orch-fleet/orch/fleet"
+	"github.com/orch-fleet/orch/history"
 	"github.com/orch-fleet/orch/rpc"
 )
 
@@ -76,6 +78,23 @@ func TestClusterFailover(t *testing.T) {
 		return err == nil && len(res.Replies) == 1 && res.Replies[0].OK()
 	}
 	waitFor(t, "call through the cluster", call)
+	// The run history follows the cluster as the state buckets do: one
+	// replica per broker, up to three.
+	// (JetStream elects its meta leader after the routes are up.)
+	waitFor(t, "opening the run history", func() bool {
+		octx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := history.Open(octx, clientConn, rpc.DefaultCollective)
+		return err == nil
+	})
+	js, _ := jetstream.New(clientConn)
+	st, err := js.Stream(ctx, history.StreamName(rpc.DefaultCollective))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := st.CachedInfo().Config; cfg.Replicas != 3 || cfg.Storage != jetstream.FileStorage {
+		t.Errorf("run history stream: %d replicas, %v storage; want 3 on file", cfg.Replicas, cfg.Storage)
+	}
 	brokers[0].Shutdown()
 	waitFor(t, "call after the node's broker stopped", call)
 	if u := nodeConn.ConnectedUrl(); u == urls[0] || u == "" {

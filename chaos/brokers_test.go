@@ -124,16 +124,17 @@ func (f *chaosFleet) restartBroker(i int) error {
 	return fmt.Errorf("broker %s did not come back on %s within 15s", b.name, addr)
 }
 
-// stateBuckets are orch's key-value buckets that must survive a broker's
-// loss (docs/reliability.md).
-var stateBuckets = []string{"orch_registry", "orch_lastseen", "orch_locks", "orch_angelia"}
+// stateStreams are the streams of orch's state that must survive a
+// broker's loss (docs/reliability.md): its key-value buckets and the run
+// history.
+var stateStreams = []string{"KV_orch_registry", "KV_orch_lastseen", "KV_orch_locks", "KV_orch_angelia", "orch_runs"}
 
 // bucketHealth says, for each state bucket, why it is not a file bucket
 // with three current replicas; "" when all are.
 func (f *chaosFleet) bucketHealth(ctx context.Context) string {
 	var bad []string
-	for _, name := range stateBuckets {
-		s, err := f.js.Stream(ctx, "KV_"+name)
+	for _, name := range stateStreams {
+		s, err := f.js.Stream(ctx, name)
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("%s: %v", name, err))
 			continue

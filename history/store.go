@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orch-fleet/orch/rpc"
 )
 
 // Default retention of a collective's run history.
@@ -41,30 +43,24 @@ type Store struct {
 func StreamName(collective string) string { return collective + "_runs" }
 
 // Open opens the collective's run history, creating its stream (file
-// storage, default retention, one replica) when there is none.
+// storage, default retention, one replica per broker of the cluster up to
+// three, as the state buckets: rpc.EnsureStream) when there is none; an
+// existing stream's replicas are raised when the cluster allows more.
 func Open(ctx context.Context, nc *nats.Conn, collective string) (*Store, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("run history: %w", err)
 	}
 	name := StreamName(collective)
-	st, err := js.Stream(ctx, name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		st, err = js.CreateStream(ctx, jetstream.StreamConfig{
-			Name:        name,
-			Description: "orch run history: run records and events",
-			Subjects:    []string{collective + ".runs.>"},
-			Storage:     jetstream.FileStorage,
-			MaxAge:      DefaultMaxAge,
-			Replicas:    1,
-			Metadata:    map[string]string{metaMaxRuns: strconv.Itoa(DefaultMaxRuns)},
-		})
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			st, err = js.Stream(ctx, name)
-		}
-	}
+	st, err := rpc.EnsureStream(ctx, nc, jetstream.StreamConfig{
+		Name:        name,
+		Description: "orch run history: run records and events",
+		Subjects:    []string{collective + ".runs.>"},
+		MaxAge:      DefaultMaxAge,
+		Metadata:    map[string]string{metaMaxRuns: strconv.Itoa(DefaultMaxRuns)},
+	})
 	if err != nil {
-		return nil, fmt.Errorf("run history: opening stream %s: %w", name, err)
+		return nil, fmt.Errorf("run history: %w", err)
 	}
 	return &Store{js: js, stream: st, collective: collective}, nil
 }

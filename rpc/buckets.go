@@ -41,7 +41,7 @@ func EnsureBucket(ctx context.Context, nc *nats.Conn, cfg jetstream.KeyValueConf
 	want := BucketReplicas(nc)
 	kv, err := js.KeyValue(ctx, cfg.Bucket)
 	if err == nil {
-		return kv, raiseReplicas(ctx, js, kv, want)
+		return kv, raiseReplicas(ctx, js, "KV_"+kv.Bucket(), want)
 	}
 	if !errors.Is(err, jetstream.ErrBucketNotFound) {
 		return nil, fmt.Errorf("opening bucket %s: %w", cfg.Bucket, err)
@@ -63,15 +63,49 @@ func EnsureBucket(ctx context.Context, nc *nats.Conn, cfg jetstream.KeyValueConf
 	}
 }
 
-// raiseReplicas raises the replicas of an existing bucket to want; a
-// cluster that cannot place them leaves the bucket as it is.
-func raiseReplicas(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, want int) error {
+// EnsureStream opens the stream cfg names, creating it when it does not
+// exist with file storage and BucketReplicas(nc) replicas (cfg's Storage
+// and Replicas are ignored), as EnsureBucket does for buckets: an
+// existing stream is kept, its replicas raised when the cluster now allows
+// more.
+func EnsureStream(ctx context.Context, nc *nats.Conn, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("opening jetstream: %w", err)
+	}
+	want := BucketReplicas(nc)
+	st, err := js.Stream(ctx, cfg.Name)
+	if err == nil {
+		return st, raiseReplicas(ctx, js, cfg.Name, want)
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("opening stream %s: %w", cfg.Name, err)
+	}
+	cfg.Storage = jetstream.FileStorage
+	for r := want; ; r-- {
+		cfg.Replicas = r
+		st, err = js.CreateStream(ctx, cfg)
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
+			return js.Stream(ctx, cfg.Name) // another process created it meanwhile
+		case err != nil && r > 1 && tooFewPeers(err):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("creating stream %s: %w", cfg.Name, err)
+		}
+		return st, nil
+	}
+}
+
+// raiseReplicas raises the replicas of an existing stream to want; a
+// cluster that cannot place them leaves the stream as it is.
+func raiseReplicas(ctx context.Context, js jetstream.JetStream, stream string, want int) error {
 	if want <= 1 {
 		return nil
 	}
-	s, err := js.Stream(ctx, "KV_"+kv.Bucket())
+	s, err := js.Stream(ctx, stream)
 	if err != nil {
-		return fmt.Errorf("reading bucket %s: %w", kv.Bucket(), err)
+		return fmt.Errorf("reading stream %s: %w", stream, err)
 	}
 	cfg := s.CachedInfo().Config
 	if cfg.Replicas >= want {
@@ -79,7 +113,7 @@ func raiseReplicas(ctx context.Context, js jetstream.JetStream, kv jetstream.Key
 	}
 	cfg.Replicas = want
 	if _, err := js.UpdateStream(ctx, cfg); err != nil && !tooFewPeers(err) {
-		return fmt.Errorf("raising the replicas of bucket %s to %d: %w", kv.Bucket(), want, err)
+		return fmt.Errorf("raising the replicas of stream %s to %d: %w", stream, want, err)
 	}
 	return nil
 }
