@@ -77,15 +77,31 @@ func AcquireRunLock(ctx context.Context, nc *nats.Conn, collective, name, holder
 	return acquireRunLock(ctx, nc, collective, name, holder, LockTTL/3)
 }
 
+// LockTakeWait bounds how long taking a run lock keeps trying while its
+// bucket does not answer (its stream electing a leader after a broker's
+// loss takes seconds); a bucket that answers "held" fails at once.
+const LockTakeWait = 15 * time.Second
+
 // acquireRunLock is AcquireRunLock renewing every interval.
 func acquireRunLock(ctx context.Context, nc *nats.Conn, collective, name, holder string, interval time.Duration) (*RunLock, error) {
-	kv, err := EnsureBucket(ctx, nc, jetstream.KeyValueConfig{Bucket: LockBucket(collective), Description: "orch run locks", History: 1, TTL: LockTTL})
+	deadline := time.Now().Add(LockTakeWait)
+	kv, err := retryUnanswered(ctx, deadline, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return EnsureBucket(ctx, nc, jetstream.KeyValueConfig{Bucket: LockBucket(collective), Description: "orch run locks", History: 1, TTL: LockTTL})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the lock bucket: %w", err)
 	}
 	l := &RunLock{name: name, kv: kv, key: KVKey(name), lost: make(chan error, 1), stop: make(chan struct{}), done: make(chan struct{}), releaseWait: LockReleaseWait}
 	l.val, _ = json.Marshal(LockHolder{Holder: holder, Since: time.Now().UTC()})
-	l.rev, err = kv.Create(ctx, l.key, l.val)
+	retried := false
+	l.rev, err = retryUnanswered(ctx, deadline, func(ctx context.Context) (uint64, error) {
+		rev, err := kv.Create(ctx, l.key, l.val)
+		if errors.Is(err, jetstream.ErrKeyExists) && retried && l.adopt() {
+			return l.rev, nil // an earlier attempt landed, its answer lost
+		}
+		retried = true
+		return rev, err
+	})
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		var h LockHolder
 		if e, gerr := kv.Get(ctx, l.key); gerr == nil {
@@ -105,6 +121,34 @@ func acquireRunLock(ctx context.Context, nc *nats.Conn, collective, name, holder
 	}
 	go l.renew(w, interval, time.Now())
 	return l, nil
+}
+
+// retryUnanswered calls op, each attempt bounded to a few seconds, until
+// it succeeds, fails with an answer, ctx ends or deadline passes: an
+// attempt that got no answer (a timeout, no responders, no response from
+// the stream) is what a broker failing over looks like.
+func retryUnanswered[T any](ctx context.Context, deadline time.Time, op func(context.Context) (T, error)) (T, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		v, err := op(actx)
+		cancel()
+		if err == nil || !unanswered(err) || ctx.Err() != nil || time.Now().After(deadline) {
+			if err != nil && unanswered(err) && ctx.Err() == nil {
+				err = fmt.Errorf("no answer for %s (a broker failing over, or JetStream unavailable): %w", LockTakeWait, err)
+			}
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(lockRetry / 4):
+		}
+	}
+}
+
+// unanswered reports whether err says a JetStream request got no answer.
+func unanswered(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
 // Lost yields, once, why the lock was lost: its entry changed behind its

@@ -138,3 +138,45 @@ func TestRunLockReleaseRidesOutABrokerRestart(t *testing.T) {
 		t.Fatalf("release without a broker: %v", err)
 	}
 }
+
+// Taking a lock while the broker is away (a restart, a stream's leader
+// election) keeps trying for LockTakeWait, longer than one request's
+// timeout, and takes it once the broker is back.
+func TestRunLockTakeRidesOutABrokerRestart(t *testing.T) {
+	dir := t.TempDir()
+	s1 := restartBroker(t, server.RANDOM_PORT, dir)
+	port := s1.Addr().(*net.TCPAddr).Port
+	nc, err := nats.Connect(s1.ClientURL(), nats.ReconnectWait(100*time.Millisecond), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx := context.Background()
+	first, err := rpc.AcquireRunLockEvery(ctx, nc, rpc.DefaultCollective, "web", "first", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Release(); err != nil {
+		t.Fatal(err)
+	}
+	s1.Shutdown()
+	s1.WaitForShutdown()
+	taken := make(chan error, 1)
+	go func() {
+		l, err := rpc.AcquireRunLockEvery(ctx, nc, rpc.DefaultCollective, "web", "second", time.Hour)
+		if err == nil {
+			err = l.Release()
+		}
+		taken <- err
+	}()
+	time.Sleep(6 * time.Second) // longer than a JetStream request's default timeout
+	restartBroker(t, port, dir)
+	select {
+	case err := <-taken:
+		if err != nil {
+			t.Fatalf("taking the lock across a broker restart: %v", err)
+		}
+	case <-time.After(rpc.LockTakeWait + 5*time.Second):
+		t.Fatal("taking the lock did not return")
+	}
+}
