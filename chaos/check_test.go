@@ -147,18 +147,22 @@ func (r *run) heldLock() bool {
 	return len(r.eventsOf()) > 0 && !strings.Contains(r.stderr.String(), "is held by")
 }
 
-// walked is when the run walked its catalog: from run_start to run_end,
-// a span the run lock covers (taken before run_start, released before
-// run_end). A run without a run_end (killed) walked until its process
-// ended (or the lock was seen gone: r.end).
+// walked is when the run walked its catalog: from run_start to its last
+// resource_end, a span the run lock covers (taken before run_start,
+// released after the last resource ended and before run_end — when the
+// release's answer is slow, e.g. while a broker fails over, run_end can
+// come seconds after the lock was gone). A run without events (killed,
+// refused) spans its process (r.end: or when its lock was seen gone).
 func (r *run) walked() (from, to time.Time) {
 	from, to = r.start, r.end
 	for _, ev := range r.eventsOf() {
 		switch ev.Type {
 		case engine.EventRunStart:
 			from = ev.Time
-		case engine.EventRunEnd:
-			to = ev.Time
+		case engine.EventResourceEnd:
+			if !r.killed {
+				to = ev.Time
+			}
 		}
 	}
 	return from, to

@@ -115,9 +115,15 @@ func sorted(l []string) []string {
 	return c
 }
 
+// churnLife is the least a churned agent lives before it is killed
+// again: long enough to start and register. (An agent killed before it
+// ever registers, again and again for the registry TTL, has truly left
+// the registry: discovery then names it missing, rightly.)
+const churnLife = time.Second
+
 // churn restarts a quarter of the agents (SIGKILL, start) one after the
-// other, every 100 ms, while discoveries run: each must list every node
-// exactly once.
+// other, every 100 ms (each at most every churnLife), while discoveries
+// run: each must list every node exactly once.
 func (s *suite) churn() result {
 	var res result
 	churners := s.f.apps[len(s.f.apps)-max(2, len(s.f.apps)/4):]
@@ -125,9 +131,10 @@ func (s *suite) churn() result {
 	var churned atomic.Int64
 	go func() {
 		n := 0
+		started := map[string]time.Time{}
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
-		for limit := time.After(2 * time.Minute); ; n++ {
+		for limit, k := time.After(2*time.Minute), 0; ; k++ {
 			select {
 			case <-stop:
 				done <- n
@@ -136,8 +143,14 @@ func (s *suite) churn() result {
 				done <- n
 				return
 			case <-tick.C:
-				_ = s.f.agent(churners[n%len(churners)]).restart()
+				id := churners[k%len(churners)]
+				if time.Since(started[id]) < churnLife {
+					continue
+				}
+				_ = s.f.agent(id).restart()
+				started[id] = time.Now()
 				churned.Add(1)
+				n++
 			}
 		}
 	}()

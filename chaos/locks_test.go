@@ -107,7 +107,11 @@ func (s *suite) waitLockGone(d time.Duration) (time.Time, error) {
 // overlap), and every notification delivered exactly once.
 func (s *suite) wholeSuiteRows() []row {
 	lock := row{fault: "whole suite: lock never held by two runs"}
-	lock.runs, lock.problems = s.locks.report()
+	var gaps int
+	lock.runs, gaps, lock.problems = s.locks.report()
+	if gaps > 0 {
+		s.t.Logf("lock watch: %d change(s) of holder seen across skipped revisions (the watch fell behind), judged by the runs' walks only", gaps)
+	}
 	s.mu.Lock()
 	runs := append([]*run(nil), s.runs...)
 	s.mu.Unlock()

@@ -17,12 +17,17 @@ import (
 // lockWatch follows every change of the run-lock bucket for the whole
 // suite and records a violation whenever a lock changes holder while the
 // previous holder's entry was still alive: neither deleted nor expired
-// (LockTTL after its last renewal).
+// (LockTTL after its last renewal, by the broker's timestamps). A watch
+// that fell behind (its broker killed) can skip revisions — the bucket
+// keeps one per key — and then cannot judge the change it skipped: such
+// gaps are counted, not judged (the runs' own walks are still checked).
 type lockWatch struct {
 	mu         sync.Mutex
 	holder     map[string]string    // key -> current holder
 	renewed    map[string]time.Time // key -> last write by that holder
+	rev        uint64               // the bucket's last revision seen
 	takes      int                  // times a lock was taken
+	gaps       int                  // changes of holder across skipped revisions
 	violations []string
 	stop       func()
 }
@@ -62,7 +67,9 @@ func (f *chaosFleet) watchLocks() (*lockWatch, error) {
 func (lw *lockWatch) see(e jetstream.KeyValueEntry) {
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
-	key, now := e.Key(), time.Now()
+	key, now := e.Key(), e.Created()
+	skipped := lw.rev != 0 && e.Revision() > lw.rev+1
+	lw.rev = e.Revision()
 	if e.Operation() != jetstream.KeyValuePut {
 		delete(lw.holder, key)
 		return
@@ -73,6 +80,9 @@ func (lw *lockWatch) see(e jetstream.KeyValueEntry) {
 	switch {
 	case !held || prev != h.Holder && now.Sub(lw.renewed[key]) >= rpc.LockTTL:
 		lw.takes++
+	case prev != h.Holder && skipped:
+		lw.takes++
+		lw.gaps++
 	case prev != h.Holder:
 		lw.violations = append(lw.violations, fmt.Sprintf("lock %s taken by %q while %q held it (renewed %s before)",
 			key, h.Holder, prev, now.Sub(lw.renewed[key]).Round(time.Millisecond)))
@@ -80,9 +90,10 @@ func (lw *lockWatch) see(e jetstream.KeyValueEntry) {
 	lw.holder[key], lw.renewed[key] = h.Holder, now
 }
 
-// report returns how many times a lock was taken and the violations.
-func (lw *lockWatch) report() (int, []string) {
+// report returns how many times a lock was taken, how many of those
+// across skipped revisions, and the violations.
+func (lw *lockWatch) report() (takes, gaps int, violations []string) {
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
-	return lw.takes, append([]string(nil), lw.violations...)
+	return lw.takes, lw.gaps, append([]string(nil), lw.violations...)
 }
