@@ -44,14 +44,15 @@ fuzz:
 # chaos runs the chaos suite (chaos/, docs/reliability.md): three orch
 # brokers, CHAOS_AGENTS agents (default 20), each fault CHAOS_ROUNDS times
 # (default 1); CHAOS_ONLY=REGEXP picks faults, CHAOS_KEEP=1 keeps the
-# fleet's directory. About 3 minutes on 2 cores.
+# fleet's directory. About 2.5 minutes on 2 cores; .ci/run runs it.
 chaos:
 	$(GO) vet -tags chaos ./chaos
 	$(GO) test -tags chaos -count=1 -timeout 15m -v ./chaos
 
 # deps installs the system packages the tests and the demo use, when missing
 # (chromium: the browser tests of the HTML report and orch ui; python3: the
-# example Python external agent, examples/agents).
+# example Python external agent, examples/agents; procps: pgrep, with which
+# the chaos suite checks that no process is left behind).
 deps:
 	@need=""; \
 	command -v haproxy >/dev/null 2>&1 || need="$$need haproxy"; \
@@ -62,6 +63,7 @@ deps:
 	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
 	command -v python3 >/dev/null 2>&1 || need="$$need python3"; \
 	command -v openssl >/dev/null 2>&1 || need="$$need openssl"; \
+	command -v pgrep >/dev/null 2>&1 || need="$$need procps"; \
 	if [ -n "$$need" ]; then \
 		echo "installing:$$need"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$need; \

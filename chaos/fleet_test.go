@@ -283,6 +283,9 @@ func leftovers(dir string, d time.Duration) string {
 		if errors.As(err, &ee) && ee.ExitCode() == 1 {
 			return "" // pgrep: nothing matched
 		}
+		if errors.Is(err, exec.ErrNotFound) {
+			return "pgrep is missing (make deps installs procps): cannot check"
+		}
 	}
 	return string(out)
 }
