@@ -3,10 +3,11 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -84,18 +85,34 @@ func (s *suite) lockHolderDies() result {
 	return res
 }
 
-// waitLockGone polls the lock bucket until the lock "chaos" is gone and
-// returns when it was seen gone.
+// waitLockGone polls the lock bucket's stream leader until the lock
+// "chaos" is gone (expired, or deleted) and returns when it was seen gone.
+// It asks the leader (STREAM.MSG.GET), which decides a Create, not the
+// bucket's direct get, which any replica answers: replicas expire a
+// message each on its own timer, so one can say gone while the leader
+// still has it.
 func (s *suite) waitLockGone(d time.Duration) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	kv, err := s.f.js.KeyValue(ctx, rpc.LockBucket("orch"))
-	if err != nil {
-		return time.Time{}, err
-	}
+	stream := "KV_" + rpc.LockBucket("orch")
+	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + rpc.LockBucket("orch") + "." + rpc.KVKey("chaos")})
 	for ctx.Err() == nil {
-		if _, err := kv.Get(ctx, rpc.KVKey("chaos")); err != nil && !strings.Contains(err.Error(), "timeout") {
-			return time.Now(), nil
+		var resp struct {
+			Error   *struct{ Code int } `json:"error"`
+			Message *struct {
+				Hdrs []byte `json:"hdrs"`
+			} `json:"message"`
+		}
+		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+		m, err := s.f.nc.RequestWithContext(rctx, "$JS.API.STREAM.MSG.GET."+stream, req)
+		rcancel()
+		if err == nil && json.Unmarshal(m.Data, &resp) == nil {
+			switch {
+			case resp.Error != nil && resp.Error.Code == 404:
+				return time.Now(), nil
+			case resp.Message != nil && bytes.Contains(resp.Message.Hdrs, []byte("KV-Operation")):
+				return time.Now(), nil // a delete or purge marker
+			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
