@@ -362,15 +362,30 @@ func (w *walker) lostBroker() error {
 
 // watchBroker reports the broker's connection changes as events while the
 // run walks, when the fleet can tell them (BrokerNotifier).
-func (w *walker) watchBroker() (cancel func()) {
+func (w *walker) watchBroker() (stop func()) {
 	bn, ok := w.fleet.(BrokerNotifier)
 	if !ok {
 		return func() {}
 	}
-	return bn.NotifyBroker(func(e fleet.BrokerEvent) {
+	// The notifier may be calling back as the run ends: cancel waits for
+	// a callback in flight, and none emits after it.
+	var mu sync.Mutex
+	stopped := false
+	cancel := bn.NotifyBroker(func(e fleet.BrokerEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
 		if e.Kind == fleet.BrokerLost {
 			w.noteBrokerLost(&fleet.BrokerLostError{Broker: e.Broker, Err: e.Err})
 		}
 		w.emit(Event{Type: EventBroker, Broker: e.Broker, Connection: string(e.Kind), OK: e.Kind == fleet.BrokerReconnected, Message: e.String()})
 	})
+	return func() {
+		cancel()
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+	}
 }

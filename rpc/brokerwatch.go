@@ -156,10 +156,12 @@ func (w *BrokerWatch) giveUp(nc *nats.Conn, why error) {
 		return
 	}
 	w.err = &fleet.BrokerLostError{Broker: w.url, Err: why}
-	close(w.lost)
 	url := w.url
 	w.mu.Unlock()
+	// Subscribers hear of the loss before the waiters wake: a run ending
+	// on it has reported it.
 	w.emit(fleet.BrokerEvent{Kind: fleet.BrokerLost, Broker: url, Err: why})
+	close(w.lost)
 	nc.Close()
 }
 
