@@ -100,25 +100,17 @@ func TestRunLockReleaseAfterLandedRenewal(t *testing.T) {
 // run is not refused for LockTTL; when the broker does not come back in
 // time it says so.
 func TestRunLockReleaseRidesOutABrokerRestart(t *testing.T) {
-	dir := t.TempDir()
-	s1 := restartBroker(t, server.RANDOM_PORT, dir)
-	port := s1.Addr().(*net.TCPAddr).Port
-	nc, err := nats.Connect(s1.ClientURL(), nats.ReconnectWait(100*time.Millisecond), nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc, stop, restart := brokerToRestart(t)
 	ctx := context.Background()
 	l, err := rpc.AcquireRunLockEvery(ctx, nc, rpc.DefaultCollective, "web", "me", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s1.Shutdown()
-	s1.WaitForShutdown()
+	stop()
 	released := make(chan error, 1)
 	go func() { released <- l.Release() }()
 	time.Sleep(4 * time.Second) // longer than one attempt's timeout
-	restartBroker(t, port, dir)
+	restart()
 	select {
 	case err := <-released:
 		if err != nil {
@@ -143,14 +135,7 @@ func TestRunLockReleaseRidesOutABrokerRestart(t *testing.T) {
 // election) keeps trying for LockTakeWait, longer than one request's
 // timeout, and takes it once the broker is back.
 func TestRunLockTakeRidesOutABrokerRestart(t *testing.T) {
-	dir := t.TempDir()
-	s1 := restartBroker(t, server.RANDOM_PORT, dir)
-	port := s1.Addr().(*net.TCPAddr).Port
-	nc, err := nats.Connect(s1.ClientURL(), nats.ReconnectWait(100*time.Millisecond), nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc, stop, restart := brokerToRestart(t)
 	ctx := context.Background()
 	first, err := rpc.AcquireRunLockEvery(ctx, nc, rpc.DefaultCollective, "web", "first", time.Hour)
 	if err != nil {
@@ -159,8 +144,7 @@ func TestRunLockTakeRidesOutABrokerRestart(t *testing.T) {
 	if err := first.Release(); err != nil {
 		t.Fatal(err)
 	}
-	s1.Shutdown()
-	s1.WaitForShutdown()
+	stop()
 	taken := make(chan error, 1)
 	go func() {
 		l, err := rpc.AcquireRunLockEvery(ctx, nc, rpc.DefaultCollective, "web", "second", time.Hour)
@@ -170,7 +154,7 @@ func TestRunLockTakeRidesOutABrokerRestart(t *testing.T) {
 		taken <- err
 	}()
 	time.Sleep(6 * time.Second) // longer than a JetStream request's default timeout
-	restartBroker(t, port, dir)
+	restart()
 	select {
 	case err := <-taken:
 		if err != nil {
@@ -179,4 +163,24 @@ func TestRunLockTakeRidesOutABrokerRestart(t *testing.T) {
 	case <-time.After(rpc.LockTakeWait + 5*time.Second):
 		t.Fatal("taking the lock did not return")
 	}
+}
+
+// brokerToRestart starts a broker with a store of its own and a client
+// that reconnects at once; stop shuts the broker down, restart starts it
+// again on the same port and store.
+func brokerToRestart(t *testing.T) (nc *nats.Conn, stop, restart func()) {
+	t.Helper()
+	dir := t.TempDir()
+	s1 := restartBroker(t, server.RANDOM_PORT, dir)
+	port := s1.Addr().(*net.TCPAddr).Port
+	nc, err := nats.Connect(s1.ClientURL(), nats.ReconnectWait(100*time.Millisecond), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	stop = func() {
+		s1.Shutdown()
+		s1.WaitForShutdown()
+	}
+	return nc, stop, func() { restartBroker(t, port, dir) }
 }
