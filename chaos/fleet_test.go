@@ -77,7 +77,7 @@ func newFleet(t *testing.T, bin string, agents int) *chaosFleet {
 	must(t, f.startBrokers())
 	for _, id := range f.nodes() {
 		must(t, os.WriteFile(f.nodeConfig(id), []byte(f.agentConfig(id)), 0o644))
-		p := &proc{name: id, log: f.logPath(id), args: []string{bin, "agent", "--config", f.nodeConfig(id), "--log-level", "warn"}}
+		p := &proc{name: id, log: f.logPath(id), args: []string{bin, "agent", "--config", f.nodeConfig(id), "--log-level", "info"}}
 		f.agents[id] = p
 		must(t, p.start())
 	}

@@ -3,10 +3,12 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -73,4 +75,66 @@ client "ops" { key = %q }
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestHeartbeatsFailingMoveToAnotherBroker: a node whose broker does not
+// take its heartbeats (here a broker without JetStream; in a cluster, one
+// still rejoining after a restart) reconnects to another of its brokers
+// once they have failed for half the registry TTL, and registers there.
+func TestHeartbeatsFailingMoveToAnotherBroker(t *testing.T) {
+	noJS, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noJS.Start()
+	t.Cleanup(noJS.Shutdown)
+	if !noJS.ReadyForConnections(10 * time.Second) {
+		t.Fatal("broker not ready")
+	}
+	// The other broker, started once the node is on the first.
+	port := freePort(t)
+	_, pub := newKey(t)
+	startNode(t, fmt.Sprintf(`
+identity          = "web1"
+servers           = [%q, "nats://127.0.0.1:%d"]
+data_dir          = %q
+register_interval = "1s"
+registry_ttl      = "2s"
+client "ops" { key = %q }
+`, noJS.ClientURL(), port, filepath.Join(t.TempDir(), "data"), pub))
+	eventually(t, 5*time.Second, "the node on the broker without JetStream", func() bool { return noJS.NumClients() == 1 })
+	withJS, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true, JetStream: true, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withJS.Start()
+	t.Cleanup(withJS.Shutdown)
+	if !withJS.ReadyForConnections(10 * time.Second) {
+		t.Fatal("broker not ready")
+	}
+	nc, err := nats.Connect(withJS.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	eventually(t, 15*time.Second, "web1 registered through the other broker", func() bool {
+		kv, err := js.KeyValue(context.Background(), rpc.RegistryBucket(rpc.DefaultCollective))
+		if err != nil {
+			return false
+		}
+		_, err = kv.Get(context.Background(), fleet.EncodeIdentity("web1"))
+		return err == nil
+	})
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -329,23 +329,14 @@ func (n *Node) Run(ctx context.Context, reload <-chan struct{}) error {
 // until one succeeds.
 func (n *Node) serve(ctx context.Context, reload, sysChanged <-chan struct{}) error {
 	var tick, retry <-chan time.Time
-	failed := 0 // heartbeats failed in a row: the first is a warning, the rest debug
+	var hb heartbeats
 	heartbeat := func() {
 		retry = nil
-		err := n.tryRegister(ctx)
-		switch {
-		case err == nil && failed > 0:
-			n.log.Info("registered again", "failed_attempts", failed)
-			failed = 0
-		case err != nil && failed == 0:
-			n.log.Warn("registering (retrying every second until it works)", "err", err)
-			failed++
-		case err != nil:
-			n.log.Debug("registering", "err", err, "failed_attempts", failed)
-			failed++
-		}
-		if err != nil {
+		if err := n.tryRegister(ctx); err != nil {
+			hb.failed(n, err)
 			retry = time.After(min(registerRetry, n.cfg.interval))
+		} else {
+			hb.ok(n)
 		}
 	}
 	if n.registryEnabled() {
@@ -370,6 +361,43 @@ func (n *Node) serve(ctx context.Context, reload, sysChanged <-chan struct{}) er
 			heartbeat()
 		}
 	}
+}
+
+// heartbeats tracks the heartbeats failing in a row.
+type heartbeats struct {
+	count int       // failed in a row: the first is a warning, the rest debug
+	since time.Time // when the streak (or the last forced reconnect) began
+}
+
+// failed records a failed heartbeat. When they have failed for half the
+// registry TTL through a broker of a cluster, the node reconnects to
+// another one: the registry must take a heartbeat before the entry
+// expires, and a broker whose JetStream does not answer (still rejoining
+// after a restart) is not worth waiting on while others would.
+func (h *heartbeats) failed(n *Node, err error) {
+	if h.count == 0 {
+		h.since = time.Now()
+		n.log.Warn("registering (retrying every second until it works)", "err", err)
+	} else {
+		n.log.Debug("registering", "err", err, "failed_attempts", h.count)
+	}
+	h.count++
+	if time.Since(h.since) >= n.cfg.ttl/2 && n.nc != nil && len(n.nc.Servers()) > 1 {
+		n.log.Warn("the registry has not taken a heartbeat for half its TTL; reconnecting to another broker",
+			"broker", n.nc.ConnectedUrlRedacted(), "failed_for", time.Since(h.since).Round(time.Second).String(), "err", err)
+		h.since = time.Now()
+		if rerr := n.nc.ForceReconnect(); rerr != nil {
+			n.log.Warn("reconnecting", "err", rerr)
+		}
+	}
+}
+
+// ok records a heartbeat that worked.
+func (h *heartbeats) ok(n *Node) {
+	if h.count > 0 {
+		n.log.Info("registered again", "failed_attempts", h.count)
+	}
+	h.count = 0
 }
 
 // connOptions are the node's NATS options: logging, re-registration on
