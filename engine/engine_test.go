@@ -458,3 +458,50 @@ func TestResourceMaxFailed(t *testing.T) {
 		}
 	}
 }
+
+// missingFleet is a fakeFleet whose discovery also reports nodes that
+// left the registry without stopping (engine.MissingFinder).
+type missingFleet struct {
+	*fakeFleet
+	gone []fleet.MissingNode
+}
+
+func (f *missingFleet) DiscoverWithMissing(ctx context.Context, flt fleet.Filter) ([]string, []fleet.MissingNode, error) {
+	ids, err := f.Discover(ctx, flt)
+	return ids, f.gone, err
+}
+
+// A node set targets the nodes that left the registry without stopping
+// with the live ones, sorted and once each, and its event says which.
+func TestNodeSetTargetsMissingNodes(t *testing.T) {
+	since := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	f := &missingFleet{fakeFleet: &fakeFleet{nodes: []string{"a1", "a3"}}, gone: []fleet.MissingNode{
+		{NodeInfo: fleet.NodeInfo{Identity: "a2"}, LastSeen: since},
+		{NodeInfo: fleet.NodeInfo{Identity: "a3"}, LastSeen: since}, // registered again meanwhile
+	}}
+	cat := &catalog.Catalog{NodeSets: map[string]*catalog.NodeSet{"nodes.a": {Addr: "nodes.a"}}}
+	r := res("x", nil)
+	r.NodeSets = []string{"nodes.a"}
+	r.Late.(*late).targets = func(res catalog.Resolved) ([]string, error) { return res["nodes.a"], nil }
+	cat.Resources = []*catalog.Resource{r}
+	var ev engine.Event
+	rep, err := engine.Run(context.Background(), cat, reg(), f, engine.Options{Events: func(e engine.Event) {
+		if e.Type == engine.EventNodeSet {
+			ev = e
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rep.NodeSets["nodes.a"], ","); got != "a1,a2,a3" {
+		t.Fatalf("node set %s", got)
+	}
+	if got := strings.Join(ev.Missing, ","); got != "a2 (missing since 2026-11-25T09:00:00Z)" {
+		t.Fatalf("missing %q", got)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.perNode["x@a2"] != 1 || f.perNode["x@a3"] != 1 {
+		t.Fatalf("calls %v: want a2 and a3 once each", f.calls)
+	}
+}

@@ -98,9 +98,13 @@ func (w *walker) find(ctx context.Context, f fleet.Filter) (ids, missing []strin
 	if err != nil {
 		return nil, nil, err
 	}
+	live := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		live[id] = true
+	}
 	ids = append([]string{}, ids...)
 	for _, m := range gone {
-		if !slices.Contains(ids, m.Identity) {
+		if !live[m.Identity] {
 			ids = append(ids, m.Identity)
 			missing = append(missing, fmt.Sprintf("%s (missing since %s)", m.Identity, m.LastSeen.UTC().Format(time.RFC3339)))
 		}

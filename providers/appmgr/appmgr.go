@@ -555,8 +555,8 @@ func (a *app) markVerified() error {
 	return nil
 }
 
-// isUnverified reports whether commit is current-and-not-verified material:
-// named by ROOT/unverified. "" never is.
+// isUnverified reports whether ROOT/unverified names commit, i.e. whether
+// commit, as current, is activated and not verified. "" never is.
 func (a *app) isUnverified(commit string) bool {
 	if commit == "" {
 		return false
